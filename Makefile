@@ -1,0 +1,38 @@
+# Two entry points for a newcomer (README): `make reproduce` and `make test`.
+# Both build .venv first when it is missing or older than the package metadata.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+OUT ?= results
+
+.PHONY: venv reproduce test export readme check-sync clean
+
+$(BIN)/hdexpr: settings.ini setup.py constraints.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	touch $(BIN)/hdexpr
+
+venv: $(BIN)/hdexpr
+
+reproduce: venv
+	$(BIN)/hdexpr reproduce --out $(OUT)
+
+test: venv
+	$(BIN)/python -m pytest tests -p no:cacheprovider -ra
+
+export: venv
+	$(BIN)/nbdev_export
+	$(BIN)/nbdev_clean
+	$(MAKE) readme
+
+# README.md is index.ipynb as Markdown (nbdev_readme needs Quarto, which cannot be installed offline)
+readme: venv
+	$(BIN)/jupyter nbconvert --log-level=WARN --to markdown nbs/index.ipynb --output-dir . --output README
+
+check-sync: export
+	@git diff --exit-code --stat -- hdexpr nbs README.md || { echo "nbdev_export / nbdev_clean changed tracked files: run 'make export' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- hdexpr)" || { git status --porcelain -- hdexpr; echo "nbdev_export produced untracked modules: commit them"; exit 1; }
+
+clean:
+	rm -rf _proc _docs build *.egg-info
