@@ -30,7 +30,7 @@ from hdexpr.visium import open_sample
 m = read_manifest(MANIFEST); s = {r.patient: open_sample(r.path, r.image) for r in m.itertuples()}
 tables = {p: patch_table(tissue_grid(x)) for p, x in s.items()}
 ad = sc.read_10x_h5(s['P1'].counts_path)
-rows, cols = np.array([b.split('_')[2:4] for b in ad.obs_names], dtype=int).T
+rows, cols = np.array([b.rsplit('-', 1)[0].split('_')[2:4] for b in ad.obs_names], dtype=int).T
 in_patch = np.zeros(s['P1'].grid_shape, bool)
 for r, c in zip(tables['P1'].array_row0, tables['P1'].array_col0): in_patch[r:r + 128, c:c + 128] = True
 X = ad.X[in_patch[rows, cols]]
