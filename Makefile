@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= results
 
-.PHONY: venv reproduce test export readme check-sync clean
+.PHONY: venv reproduce test docs export readme check-sync clean
 
 $(BIN)/hdexpr: settings.ini setup.py constraints.txt
 	$(PY) -m venv $(VENV)
@@ -21,6 +21,10 @@ reproduce: venv
 test: venv
 	$(BIN)/python -m pytest tests -p no:cacheprovider -ra
 
+# The docs site from the same notebooks, without Quarto: Sphinx + myst-nb into _docs/ (docs/build.py)
+docs: venv
+	$(BIN)/python docs/build.py
+
 export: venv
 	$(BIN)/nbdev_export
 	$(BIN)/nbdev_clean
@@ -35,4 +39,4 @@ check-sync: export
 	@test -z "$$(git status --porcelain --untracked-files=all -- hdexpr)" || { git status --porcelain -- hdexpr; echo "nbdev_export produced untracked modules: commit them"; exit 1; }
 
 clean:
-	rm -rf _proc _docs build *.egg-info
+	rm -rf _proc _docs _docs_screens build *.egg-info

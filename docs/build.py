@@ -1,0 +1,61 @@
+"""Build the docs site (`make docs`; tests/test_docs.py runs it too).
+
+nbs/ --docs/proc_nbs.py--> build/docs/src --Sphinx + myst-nb (docs/conf.py)--> build/docs/html --copy--> _docs/
+
+Notebooks are executed by myst-nb with a cache (build/docs/jupyter_cache): a notebook runs
+again only when its code changed. Sphinx warnings fail the build (-W), and so does a notebook
+that raises. Notebooks run in a temporary cwd with TMPDIR pointing into a temporary folder
+that is deleted afterwards, so nothing is left in the checkout but build/ and _docs/.
+"""
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from nbdev.config import get_config
+
+sys.path.insert(0, str(Path(__file__).parent))
+import proc_nbs  # noqa: E402
+
+
+def main() -> int:
+    cfg = get_config()
+    build = cfg.config_path / 'build' / 'docs'
+    build.mkdir(parents=True, exist_ok=True)
+    with open(build / '.lock', 'w') as lock:   # one build at a time in a shared checkout; a second one waits
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build(cfg, build)
+
+
+def _build(cfg, build) -> int:
+    root = cfg.config_path
+    src, html, site = build / 'src', build / 'html', cfg.doc_path
+    t0 = time.time()
+    n_pages = proc_nbs.main(src)
+    from jupyter_cache import get_cache   # keep a few executed versions per notebook, not jupyter-cache's 1000
+    get_cache(build / 'jupyter_cache').change_cache_limit(3 * n_pages)
+    shutil.rmtree(html, ignore_errors=True)   # every page is rewritten anyway; no stale pages survive
+    # kernels draw figures inline (an inherited MPLBACKEND=Agg, as CI sets, would leave the pages without them)
+    env = {**os.environ, 'MPLBACKEND': 'module://matplotlib_inline.backend_inline', 'PYDEVD_DISABLE_FILE_VALIDATION': '1'}
+    env.setdefault('OMP_NUM_THREADS', '1')
+    with tempfile.TemporaryDirectory(prefix='hdexpr-docs-') as tmp:
+        env['TMPDIR'] = tmp   # the notebooks' mkdtemp() folders go with it
+        jobs = os.environ.get('HDEXPR_DOCS_JOBS', 'auto')   # notebooks execute in parallel, one kernel per core
+        cmd = [sys.executable, '-m', 'sphinx', '-b', 'html', '-c', str(root / 'docs'), '-d', str(build / 'doctrees'),
+               '-W', '--keep-going', '-q', '-j', jobs, str(src), str(html)]
+        rc = subprocess.call(cmd, env=env, cwd=root)
+    if rc:
+        print(f'docs: sphinx-build failed (exit {rc}); see the warnings above', file=sys.stderr)
+        return rc
+    shutil.rmtree(site, ignore_errors=True)
+    shutil.copytree(html, site, ignore=shutil.ignore_patterns('.buildinfo', '_sources'))
+    print(f'docs: {site} built in {time.time() - t0:.0f} s; view it with: python -m http.server -d {site.relative_to(root)}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
