@@ -20,7 +20,8 @@ from .patches import PatchStore
 from .train import TrainConfig, build_model, expected_counts, load_checkpoint, read_patches
 
 # %% auto #0
-__all__ = ['FIGURE_GENES', 'TrainedRun', 'load_run', 'predict_patches', 'per_gene_table', 'evaluate_run']
+__all__ = ['FIGURE_GENES', 'TrainedRun', 'read_run', 'load_decoder', 'load_run', 'predict_patches', 'per_gene_table',
+           'evaluate_run']
 
 # %% ../nbs/60_evaluate.ipynb #9a9b3adc
 @dataclass
@@ -34,23 +35,41 @@ class TrainedRun:
     model: Hist2STDecoder
     epoch: int
 
-def load_run(path: str | Path, *, checkpoint: str = 'best') -> TrainedRun:
-    "The run in folder `path` with the weights of `checkpoints/<checkpoint>.pt`."
+def read_run(path: str | Path) -> tuple[TrainConfig, dict, list[str]]:
+    "The config, training statistics and genes of the run folder `path`, each checked."
     path = Path(path)
     if not (path / 'config.json').exists():
         raise FileNotFoundError(f'{path} is not a training run (no config.json); train one with `hdexpr train`')
     cfg = TrainConfig.from_dict(json.loads((path / 'config.json').read_text()), source=str(path / 'config.json'))
-    store = PatchStore(cfg.store)
+    stats = json.loads((path / 'stats.json').read_text())
     genes = (path / 'genes.txt').read_text().split()
+    if len(genes) != len(stats['mean']):
+        raise ValueError(f'{path}/genes.txt lists {len(genes)} genes but stats.json has statistics for '
+                         f'{len(stats["mean"])}; the run folder is inconsistent: train the run again')
+    return cfg, stats, genes
+
+def load_decoder(path: str | Path, *, checkpoint: str = 'best') -> tuple[Hist2STDecoder, int]:
+    "The decoder of the run in `path` with the weights of `checkpoints/<checkpoint>.pt`, in eval mode, and its epoch."
+    path = Path(path)
+    cfg, stats, _ = read_run(path)
+    ckpt = load_checkpoint(path / 'checkpoints' / f'{checkpoint}.pt')
+    model, _ = build_model(cfg, in_dim=ckpt['model']['proj.weight'].shape[1], stats=stats)
+    model.load_state_dict(ckpt['model'])
+    return model.eval(), ckpt['epoch']
+
+def load_run(path: str | Path, *, checkpoint: str = 'best') -> TrainedRun:
+    "The run in folder `path` with the weights of `checkpoints/<checkpoint>.pt`, its store and embedding cache."
+    path = Path(path)
+    cfg, stats, genes = read_run(path)
+    store = PatchStore(cfg.store)
     if genes != store.genes:
         raise ValueError(f'{path}/genes.txt ({len(genes)} genes) differs from the genes of its store {store.path} '
                          f'({len(store.genes)}); the store was re-prepared: train the run again')
-    stats = json.loads((path / 'stats.json').read_text())
     cache = build_embedding_cache(store, cfg.encoder, weights=cfg.encoder_weights, progress=False)
-    ckpt = load_checkpoint(path / 'checkpoints' / f'{checkpoint}.pt')
-    model, _ = build_model(cfg, in_dim=cache.dim, stats=stats)
-    model.load_state_dict(ckpt['model'])
-    return TrainedRun(path, cfg, stats, store, cache, model.eval(), ckpt['epoch'])
+    model, epoch = load_decoder(path, checkpoint=checkpoint)
+    if model.config.in_dim != cache.dim:
+        raise ValueError(f'{path} was trained on {model.config.in_dim}-d tokens but encoder {cfg.encoder!r} gives {cache.dim}-d ones')
+    return TrainedRun(path, cfg, stats, store, cache, model, epoch)
 
 # %% ../nbs/60_evaluate.ipynb #627db707
 @torch.no_grad()
