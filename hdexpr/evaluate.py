@@ -20,8 +20,9 @@ from .patches import PatchStore
 from .train import TrainConfig, build_model, expected_counts, load_checkpoint, read_patches
 
 # %% auto #0
-__all__ = ['FIGURE_GENES', 'TrainedRun', 'read_run', 'load_decoder', 'load_run', 'predict_patches', 'per_gene_table',
-           'evaluate_run']
+__all__ = ['FIGURE_GENES', 'PREDICTOR_LABELS', 'TABLE_RESOLUTIONS', 'TrainedRun', 'read_run', 'load_decoder', 'load_run',
+           'predict_patches', 'per_gene_table', 'evaluate_run', 'study_results', 'loss_by_resolution_table',
+           'per_gene_study_table', 'summary_study_table', 'loocv_table', 'write_table']
 
 # %% ../nbs/60_evaluate.ipynb #9a9b3adc
 @dataclass
@@ -106,3 +107,76 @@ def evaluate_run(path: str | Path, *, batch: int = 8, progress: bool = True) -> 
         {name: {g: m['genes'][g] for g in shown} for name, m in results.items()}, indent=1))
     run.path.joinpath('metrics.md').write_text(metrics_table(results).round(4).to_markdown() + '\n')
     return results
+
+# %% ../nbs/60_evaluate.ipynb #121770bc
+PREDICTOR_LABELS = {   # name -> (model, loss, target), as the reference table labels its rows
+    'mse': ('baseline', 'MSE', 'z-scores'), 'poisson': ('hdexpr', 'Poisson NLL', 'raw counts'),
+    'nb': ('hdexpr', 'negative binomial NLL', 'raw counts'),
+    'constant': ('constant', 'per-gene mean rate', 'training patients'), 'oracle': ('oracle', 'true λ', 'synthetic truth')}
+TABLE_RESOLUTIONS = ('8um', '4um', '2um')
+
+def study_results(runs: dict[str, str | Path], *, progress: bool = True) -> dict[str, dict]:
+    "Metrics by predictor: each run of `runs` (name -> folder, one store) scored now, then 'constant' and 'oracle'."
+    results, store_key = {}, None
+    for name, path in runs.items():
+        scored = evaluate_run(path, progress=progress)
+        key = json.loads((Path(path) / 'run.json').read_text())['store_key']
+        if store_key not in (None, key):
+            raise ValueError(f'study_results: run {path} was trained on another patch store than {list(runs.values())[0]}; '
+                             'the runs of one fold must share their store (same genes, same test patches)')
+        store_key = key
+        results[name] = scored['model']
+        for baseline in ('constant', 'oracle'):
+            if baseline in scored: results.setdefault(baseline, scored[baseline])
+    return results
+
+# %% ../nbs/60_evaluate.ipynb #6189c1c7
+def _res_label(r: str) -> str: return r.replace('um', ' µm')
+
+def _labels(name: str) -> dict:
+    model, loss, target = PREDICTOR_LABELS.get(name, (name, name, ''))
+    return {'model': model, 'loss': loss, 'target': target}
+
+def loss_by_resolution_table(results: dict[str, dict], *, resolutions=TABLE_RESOLUTIONS) -> pd.DataFrame:
+    "Pooled masked PCC per predictor at each resolution, and the Poisson / MSE ratio when both are there."
+    rows = [{**_labels(name), **{f'{_res_label(r)} PCC': m['resolutions'][r]['pcc'] for r in resolutions}}
+            for name, m in results.items()]
+    if {'poisson', 'mse'} <= set(results):
+        ratio = {f'{_res_label(r)} PCC': results['poisson']['resolutions'][r]['pcc'] / results['mse']['resolutions'][r]['pcc']
+                 if results['mse']['resolutions'][r]['pcc'] else float('nan') for r in resolutions}
+        rows.append({'model': 'Poisson / MSE', 'loss': '', 'target': '', **ratio})
+    return pd.DataFrame(rows)
+
+def per_gene_study_table(results: dict[str, dict], *, genes=FIGURE_GENES, resolutions=TABLE_RESOLUTIONS) -> pd.DataFrame:
+    "PCC and SSIM at each resolution for `genes` (those modelled), one row per gene and predictor."
+    first = next(iter(results.values()))
+    rows = [{'gene': g, 'model': name, **{f'{_res_label(r)} {k.upper()}': m['genes'][g][r][k] for r in resolutions for k in ('pcc', 'ssim')}}
+            for g in genes if g in first['genes'] for name, m in results.items()]
+    return pd.DataFrame(rows)
+
+def summary_study_table(results: dict[str, dict], *, resolutions=TABLE_RESOLUTIONS) -> pd.DataFrame:
+    "Mean PCC, mean SSIM and coverage per resolution and predictor."
+    return pd.DataFrame([{'resolution': _res_label(r), 'model': name, 'mean PCC': m['resolutions'][r]['pcc'],
+                          'mean SSIM': m['resolutions'][r]['ssim'], 'coverage': m['resolutions'][r]['coverage']}
+                         for r in resolutions for name, m in results.items()])
+
+# %% ../nbs/60_evaluate.ipynb #79ad243e
+def loocv_table(fold_results: dict[str, dict[str, dict]], *, resolutions=TABLE_RESOLUTIONS) -> pd.DataFrame:
+    "PCC per predictor, fold (test patient) and resolution, then mean ± sd over the folds."
+    rows = [{'model': name, 'test patient': fold, **{f'{_res_label(r)} PCC': m['resolutions'][r]['pcc'] for r in resolutions}}
+            for fold, results in fold_results.items() for name, m in results.items()]
+    t = pd.DataFrame(rows)
+    cols = [c for c in t.columns if c.endswith('PCC')]
+    agg = t.groupby('model', sort=False)[cols].agg(['mean', 'std'])
+    summary = pd.DataFrame([{'model': name, 'test patient': 'mean ± sd',
+                             **{c: f"{agg.loc[name, (c, 'mean')]:.3f} ± {agg.loc[name, (c, 'std')]:.3f}" for c in cols}}
+                            for name in agg.index])
+    return pd.concat([t.round(4).astype({c: object for c in cols}), summary], ignore_index=True)
+
+def write_table(table: pd.DataFrame, out_dir: str | Path, name: str) -> Path:
+    "`table` as `<out_dir>/tables/<name>.md` and `.csv`, each written to a temporary name, then renamed."
+    tables = Path(out_dir) / 'tables'; tables.mkdir(parents=True, exist_ok=True)
+    for suffix, text in (('.csv', table.to_csv(index=False)), ('.md', table.to_markdown(index=False, floatfmt='.3f') + '\n')):
+        tmp = tables / f'.{name}{suffix}.tmp'
+        tmp.write_text(text); tmp.replace(tables / f'{name}{suffix}')
+    return tables / f'{name}.md'
