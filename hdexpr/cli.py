@@ -59,10 +59,24 @@ def _evaluate(a):
     evaluate_run(a.model_dir)
     print((Path(a.model_dir) / 'metrics.md').read_text())
 
+def _figures(a):
+    from hdexpr.figures import make_figures
+    for path in make_figures(a.model_dir, genes=a.genes, out=a.out or Path(a.model_dir[0]) / 'figures'): print(path)
+
+def _predict(a):
+    from hdexpr.predict import predict_slide
+    print(predict_slide(a.model_dir, a.image, out=a.out, spaceranger=a.spaceranger, microns_per_pixel=a.microns_per_pixel,
+                        stride=a.stride, block_tiles=a.block_tiles, checkpoint=a.checkpoint, encoder_weights=a.encoder_weights,
+                        dtype=a.dtype, batch_size=a.batch_size, device=a.device, overwrite=a.overwrite))
+
 def _reproduce(a):
-    from hdexpr.reproduce import reproduce
-    reproduce(a.out, data_dir=a.data_dir, size='tiny' if a.quick else a.size, seed=a.seed,
-              train_patients=a.train_patients, test_patient=a.test_patient, n_genes=a.n_genes)
+    from hdexpr.reproduce import QUICK_CONFIG, NotebookFailed, reproduce
+    config = {**(QUICK_CONFIG if a.quick else {}), **{k: getattr(a, k) for k in ('epochs', 'encoder') if getattr(a, k) is not None},
+              **_config_overrides(a.set)}
+    try: reproduce(a.out, data_dir=a.data_dir, size='tiny' if a.quick else a.size, seed=a.seed, train_patients=a.train_patients,
+                   test_patient=a.test_patient, n_genes=a.n_genes, loocv=a.loocv, config=config)
+    except NotebookFailed as e:
+        print(f'hdexpr reproduce: {e}; fix it and run the same command again to continue', file=sys.stderr); sys.exit(1)
 
 # %% ../nbs/90_cli.ipynb #3d229782
 def build_parser() -> argparse.ArgumentParser:
@@ -92,11 +106,30 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(run=_train)
     s = sub.add_parser('evaluate', help="score a run on its store's test patient, with the constant baseline and the oracle")
     s.add_argument('--model_dir', required=True); s.set_defaults(run=_evaluate)
+    s = sub.add_parser('figures', help='WSI mosaics, one patch at 8/4/2 µm and training curves of one or more runs of a store')
+    s.add_argument('--model_dir', required=True, nargs='+', help='run folders trained on the same store (e.g. the Poisson and the MSE run)')
+    s.add_argument('--genes', nargs='+', default=['MT-ATP6', 'PIGR', 'CEACAM5'])
+    s.add_argument('--out', default=None, help='folder for the PNGs (default: <first model_dir>/figures)'); s.set_defaults(run=_figures)
     s = sub.add_parser('reproduce', help='run the whole study into one results folder')
     s.add_argument('--out', required=True); s.add_argument('--data_dir', default=None)
-    s.add_argument('--quick', action='store_true', help='the tiny synthetic study: a smoke test in seconds')
-    s.add_argument('--size', default='default', choices=['tiny', 'default', 'full'])
+    s.add_argument('--quick', action='store_true', help='the tiny synthetic study, tiny encoder, one epoch: a smoke test of the chain')
+    s.add_argument('--size', default='default', choices=['tiny', 'default', 'full'], help='synthetic study size (without --data_dir)')
+    s.add_argument('--loocv', action='store_true', help='also hold out every other patient once; adds mean ± sd over the folds')
+    s.add_argument('--epochs', type=int, default=None); s.add_argument('--encoder', default=None)
+    s.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE', help='any other TrainConfig field, value as JSON')
     s.add_argument('--seed', type=int, default=0); split(s); s.set_defaults(run=_reproduce)
+    s = sub.add_parser('predict', help='2 µm expected counts of a run over a whole H&E slide, as AnnData (.h5ad) and zarr')
+    s.add_argument('--model_dir', required=True, help='a run folder of `hdexpr train`')
+    s.add_argument('--image', required=True, help='the full-resolution H&E (TIFF; read by region)')
+    s.add_argument('--spaceranger', default=None, help='Space Ranger output of the slide: its 2 µm grid, tissue and barcodes')
+    s.add_argument('--out', required=True, help='output folder (new, empty, or an interrupted prediction of the same inputs)')
+    s.add_argument('--microns_per_pixel', type=float, default=None, help='pixel size without --spaceranger (default: TIFF tags)')
+    s.add_argument('--stride', type=int, default=64, choices=[32, 64, 128], help='bins between blended tilings (128: no overlap)')
+    s.add_argument('--block_tiles', type=int, default=4, help='tiles per side decoded together: the memory budget')
+    s.add_argument('--checkpoint', default='best', choices=['best', 'last']); s.add_argument('--encoder_weights', default=None)
+    s.add_argument('--dtype', default='float16', choices=['float16', 'float32']); s.add_argument('--batch_size', type=int, default=16)
+    s.add_argument('--device', default='auto'); s.add_argument('--overwrite', action='store_true', help='replace a prediction of other inputs')
+    s.set_defaults(run=_predict)
     return p
 
 def main(argv: list[str] | None = None) -> int:

@@ -117,7 +117,7 @@ TABLE_RESOLUTIONS = ('8um', '4um', '2um')
 
 def study_results(runs: dict[str, str | Path], *, progress: bool = True) -> dict[str, dict]:
     "Metrics by predictor: each run of `runs` (name -> folder, one store) scored now, then 'constant' and 'oracle'."
-    results, store_key = {}, None
+    results, baselines, store_key = {}, {}, None
     for name, path in runs.items():
         scored = evaluate_run(path, progress=progress)
         key = json.loads((Path(path) / 'run.json').read_text())['store_key']
@@ -126,9 +126,8 @@ def study_results(runs: dict[str, str | Path], *, progress: bool = True) -> dict
                              'the runs of one fold must share their store (same genes, same test patches)')
         store_key = key
         results[name] = scored['model']
-        for baseline in ('constant', 'oracle'):
-            if baseline in scored: results.setdefault(baseline, scored[baseline])
-    return results
+        baselines.update({k: v for k, v in scored.items() if k != 'model'})
+    return {**results, **baselines}
 
 # %% ../nbs/60_evaluate.ipynb #6189c1c7
 def _res_label(r: str) -> str: return r.replace('um', ' µm')

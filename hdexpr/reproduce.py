@@ -8,15 +8,18 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Sequence
 
 import papermill as pm
 
 import hdexpr
-from .patches import prepare
+from .patches import PatchStore, prepare, read_manifest
 from .synth import make_study
+from .train import TrainConfig
 
 # %% auto #0
-__all__ = ['notebooks_dir', 'NotebookFailed', 'run_notebook', 'reproduce']
+__all__ = ['STUDY_LOSSES', 'FIGURE_GENES_DEFAULT', 'STUDY_CONFIG', 'QUICK_CONFIG', 'notebooks_dir', 'NotebookFailed',
+           'run_notebook', 'study_folds', 'reproduce']
 
 # %% ../nbs/80_reproduce.ipynb #b97be42d
 def notebooks_dir() -> Path:
@@ -30,12 +33,17 @@ def notebooks_dir() -> Path:
 class NotebookFailed(RuntimeError):
     "A notebook of the reproduction raised; names the notebook, the cell and the executed copy."
 
-def run_notebook(notebook: str | Path, out: str | Path, parameters: dict) -> Path:
-    "Execute `notebook` with `parameters` into `<out>/notebooks/`, unless it already finished there with the same ones."
+def _stamp(parameters: dict, inputs: Sequence[Path]) -> str:
+    files = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) if p.exists() else (str(p), None) for p in map(Path, inputs)]
+    return hashlib.sha256(json.dumps([parameters, files], sort_keys=True, default=str).encode()).hexdigest()
+
+def run_notebook(notebook: str | Path, out: str | Path, parameters: dict, *, name: str | None = None,
+                 inputs: Sequence[str | Path] = ()) -> Path:
+    "Execute `notebook` with `parameters` into `<out>/notebooks/<name>`, unless it finished there with the same parameters and inputs."
     notebook, out = Path(notebook), Path(out); (out / 'notebooks').mkdir(parents=True, exist_ok=True)
-    name = notebook.name
+    name = name or notebook.name
     executed, done = out / 'notebooks' / name, out / 'notebooks' / f'.{name}.done'
-    stamp = hashlib.sha256(json.dumps(parameters, sort_keys=True).encode()).hexdigest()
+    stamp = _stamp(parameters, [notebook, *inputs])
     if done.exists() and done.read_text() == stamp and executed.exists(): return executed
     done.unlink(missing_ok=True)
     try: pm.execute_notebook(notebook, executed, parameters=parameters, cwd=notebook.parent,
@@ -47,18 +55,69 @@ def run_notebook(notebook: str | Path, out: str | Path, parameters: dict) -> Pat
     return executed
 
 # %% ../nbs/80_reproduce.ipynb #3882948b
-def reproduce(out: str | Path, *, data_dir: str | Path | None = None, size: str = 'default', seed: int = 0,
-              train_patients=('P1', 'P2'), test_patient: str = 'P5', n_genes: int = 50) -> Path:
-    "Run the study into `out`: the synthetic study of `size` unless `data_dir` holds a manifest, patches, then the notebooks."
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+def study_folds(patients: Sequence[str], *, train_patients: Sequence[str], test_patient: str,
+                loocv: bool = False) -> list[tuple[list[str], str]]:
+    "(training patients, test patient) of each fold: the given split, then with `loocv` every other patient held out."
+    patients = sorted(set(patients))
+    missing = sorted((set(train_patients) | {test_patient}) - set(patients))
+    if missing: raise ValueError(f'patients {missing} are not in the study, which has {patients}; '
+                                 'set --train_patients and --test_patient to patients of its manifest.csv')
+    folds = [(list(train_patients), test_patient)]
+    if loocv: folds += [([p for p in patients if p != held_out], held_out) for held_out in patients if held_out != test_patient]
+    return folds
+
+# %% ../nbs/80_reproduce.ipynb #b6c9de76
+STUDY_LOSSES = ('poisson', 'mse')
+FIGURE_GENES_DEFAULT = ('MT-ATP6', 'PIGR', 'CEACAM5')
+STUDY_CONFIG = {}
+QUICK_CONFIG = {'encoder': 'tiny-random', 'epochs': 1, 'batch_size': 4, 'accumulate': 1, 'lr': 3e-3,
+                'decoder': {'hidden_dim': 32, 'n_heads': 2, 'gnn_heads': 2, 'up_dims': [16, 8, 8]}}
+
+def _study_manifest(out: Path, data_dir, *, size: str, seed: int) -> Path:
+    "The manifest of `data_dir`, or of the synthetic study of `size` in `<out>/data` (generated when absent)."
     data_dir = Path(data_dir) if data_dir else out / 'data'
     manifest = data_dir / 'manifest.csv'
-    if not manifest.exists():
-        if data_dir != out / 'data': raise FileNotFoundError(f"No manifest.csv in {data_dir}; see `hdexpr prepare --help` for its columns")
-        print(f'Generating the synthetic study ({size}) in {data_dir} ...')
-        manifest = make_study(data_dir, size=size, seed=seed)
-    store = prepare(manifest, out / 'patches', train_patients=train_patients, test_patient=test_patient, n_genes=n_genes)
-    print(f'{store}')
-    run_notebook(notebooks_dir() / '03_sparsity.ipynb', out, dict(store_path=str(store.path.resolve()), out_dir=str(out.resolve())))
-    print((out / 'tables' / 'sparsity.md').read_text())
+    if manifest.exists(): return manifest
+    if data_dir != out / 'data': raise FileNotFoundError(f"No manifest.csv in {data_dir}; see `hdexpr prepare --help` for its columns")
+    print(f'Generating the synthetic study ({size}) in {data_dir} ...')
+    return make_study(data_dir, size=size, seed=seed)
+
+# %% ../nbs/80_reproduce.ipynb #4b67ad46
+def _figure_genes(store: PatchStore, wanted: Sequence[str], *, n_fallback: int = 3) -> list[str]:
+    "The genes of `wanted` that `store` models, else its first `n_fallback` (most variable) genes; says which it dropped."
+    genes = [g for g in wanted if g in store.genes]
+    if len(genes) < len(wanted):
+        print(f'figures: {sorted(set(wanted) - set(genes))} are not among the {len(store.genes)} modelled genes; '
+              + ('showing ' + ', '.join(genes) if genes else f'showing the {n_fallback} most variable genes instead'))
+    return genes or list(store.genes[:n_fallback])
+
+# %% ../nbs/80_reproduce.ipynb #8078d2c9
+def reproduce(out: str | Path, *, data_dir: str | Path | None = None, size: str = 'default', seed: int = 0,
+              train_patients: Sequence[str] = ('P1', 'P2'), test_patient: str = 'P5', n_genes: int = 50,
+              loocv: bool = False, losses: Sequence[str] = STUDY_LOSSES, config: dict | None = None,
+              figure_genes: Sequence[str] = FIGURE_GENES_DEFAULT) -> Path:
+    "Run the study into `out`: data (synthetic unless `data_dir` holds a manifest), patches, then the notebooks."
+    config = {**STUDY_CONFIG, **(config or {})}
+    for loss in losses: TrainConfig.from_dict({**config, 'loss': loss}, source='reproduce: the training config')   # before any work
+    out = Path(out).resolve(); out.mkdir(parents=True, exist_ok=True)
+    manifest = _study_manifest(out, data_dir, size=size, seed=seed)
+    folds = study_folds(read_manifest(manifest).patient, train_patients=train_patients, test_patient=test_patient, loocv=loocv)
+    stores = {test: prepare(manifest, out / 'patches' / f'test_{test}', train_patients=train, test_patient=test, n_genes=n_genes)
+              for train, test in folds}
+    nbs, main = notebooks_dir(), folds[0][1]
+    genes = _figure_genes(stores[main], figure_genes)
+    run_notebook(nbs / '03_sparsity.ipynb', out, dict(store_path=str(stores[main].path), out_dir=str(out)),
+                 inputs=[stores[main].path / 'provenance.json'])
+    runs = {}
+    for test, store in stores.items():
+        run_notebook(nbs / '50_train.ipynb', out, dict(store_path=str(store.path), runs_dir=str(out / 'runs'),
+                                                       losses=list(losses), config=config),
+                     name=f'50_train_{test}.ipynb', inputs=[store.path / 'provenance.json'])
+        runs[test] = {loss: str(out / 'runs' / f'{loss}_{test}') for loss in losses}
+    checkpoints = [Path(r) / 'checkpoints' / 'best.pt' for fold in runs.values() for r in fold.values()]
+    run_notebook(nbs / '60_evaluate.ipynb', out, dict(runs=runs, out_dir=str(out)), inputs=checkpoints)
+    run_notebook(nbs / '70_figures.ipynb', out, dict(runs=runs[main], genes=genes, out_dir=str(out)),
+                 inputs=checkpoints)
+    for table in ('sparsity', 'loss_by_resolution', 'summary') + (('loocv',) if loocv else ()):
+        print(f'## {table}\n\n' + (out / 'tables' / f'{table}.md').read_text())
     return out
