@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= results
 
-.PHONY: venv reproduce test docs export readme check-sync clean
+.PHONY: venv reproduce test docs bench export readme check-sync clean
 
 $(BIN)/hdexpr: settings.ini setup.py constraints.txt
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: venv
 docs: venv
 	$(BIN)/python docs/build.py
 
+# Every benchmark side by side, into bench_report.json / .md (bench/run_all.py; drop --quick for the full sizes)
+bench: venv
+	$(BIN)/python bench/run_all.py --quick --out bench_report
+
 export: venv
 	$(BIN)/nbdev_export
 	$(BIN)/nbdev_clean
@@ -39,4 +43,4 @@ check-sync: export
 	@test -z "$$(git status --porcelain --untracked-files=all -- hdexpr)" || { git status --porcelain -- hdexpr; echo "nbdev_export produced untracked modules: commit them"; exit 1; }
 
 clean:
-	rm -rf _proc _docs _docs_screens build *.egg-info
+	rm -rf _proc _docs _docs_screens build *.egg-info bench_report.json bench_report.md

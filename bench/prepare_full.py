@@ -8,8 +8,9 @@ Measures, in one run and each in its own process (so each peak RSS is its own):
    variance of every gene over the same bins, then indexing the chosen genes);
 3. the whole `prepare` (patches, H&E crops, zarr store) on the same two samples.
 
-Usage:  python bench/prepare_full.py --study /path/to/full_study [--report bench_prepare.json]
-The study is generated (`hdexpr synth --size full`) when the folder holds no manifest.
+Usage:  python bench/prepare_full.py --study /path/to/full_study [--size full] [--report bench_prepare.json]
+The study is generated (`hdexpr synth --size full`, or --size) when the folder holds no manifest.
+`bench/run_all.py` calls `bench_prepare(study, size=...)` directly.
 """
 import argparse, json, os, subprocess, sys, tempfile, textwrap, time
 from pathlib import Path
@@ -46,23 +47,32 @@ print(prepare(MANIFEST, OUT, train_patients=['P1'], test_patient='P5', progress=
 """
 
 def measure(code: str, **subs) -> dict:
-    "Run `code` in a fresh Python; wall seconds and peak RSS (GiB) of that process alone."
+    """Run `code` in a fresh Python; wall seconds and peak RSS (GiB) of that process alone.
+
+    The RSS is sampled every 20 ms after the child has started (its ru_maxrss would also count the parent's pages
+    copied at fork, before exec: a large parent, e.g. `bench/run_all.py` with torch loaded, would set every figure)."""
+    import psutil
     for k, v in subs.items(): code = code.replace(k, repr(str(v)))
     t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, '-c', textwrap.dedent(code)])
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.Popen([sys.executable, '-c', textwrap.dedent(code)], stdout=subprocess.DEVNULL)
+    child, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        try: peak = max(peak, child.memory_info().rss)
+        except psutil.NoSuchProcess: break
+        time.sleep(0.02)
     wall = time.perf_counter() - t
-    if os.waitstatus_to_exitcode(status) != 0: raise SystemExit(f'benchmark step failed:\n{code}')
-    return {'wall_s': round(wall, 1), 'peak_rss_gib': round(usage.ru_maxrss / 2**20, 2)}
+    if proc.returncode != 0: raise RuntimeError(f'benchmark step failed (exit {proc.returncode}):\n{code}')
+    return {'wall_s': round(wall, 1), 'peak_rss_gib': round(peak / 2**30, 2)}
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--study', required=True); ap.add_argument('--report', default='bench_prepare.json')
-    a = ap.parse_args()
-    study = Path(a.study)
-    report = {}
+def bench_prepare(study: str | Path, *, size: str = 'full') -> dict:
+    "Streamed vs naive counts and the whole `prepare` on P1 + P5 of `study` (generated at `size` when it holds no manifest)."
+    study = Path(study)
+    report = {'size': size}
     if not (study / 'manifest.csv').exists():
-        report['synth_full'] = measure("from hdexpr.synth import make_study; make_study(STUDY, size='full')", STUDY=study)
+        report['synth'] = measure(f"from hdexpr.synth import make_study; make_study(STUDY, size={size!r})", STUDY=study)
+    else:
+        report['size'] = json.loads((study / 'study.json').read_text()).get('size', {}).get('name', size) \
+            if (study / 'study.json').exists() else 'unknown (given study)'
     with tempfile.TemporaryDirectory(dir=study.parent) as tmp:
         two = Path(tmp) / 'manifest.csv'
         import pandas as pd
@@ -75,6 +85,14 @@ def main():
         report['prepare_two_samples'] = measure(PREPARE, MANIFEST=two, OUT=Path(tmp) / 'store')
     s, n = report['streamed_counts'], report['naive_scanpy_counts']
     report['ratio_naive_over_streamed'] = {'wall': round(n['wall_s'] / s['wall_s'], 2), 'peak_rss': round(n['peak_rss_gib'] / s['peak_rss_gib'], 2)}
+    return report
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--study', required=True); ap.add_argument('--report', default='bench_prepare.json')
+    ap.add_argument('--size', default='full', help='synthetic size to generate when --study holds no manifest')
+    a = ap.parse_args()
+    report = bench_prepare(a.study, size=a.size)
     Path(a.report).write_text(json.dumps(report, indent=1))
     for k, v in report.items(): print(f'{k:28s} {v}')
 

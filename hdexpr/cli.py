@@ -34,6 +34,7 @@ def _config_overrides(pairs: list[str]) -> dict:
     return out
 
 def _train(a):
+    from hdexpr.distributed import is_main_process
     from hdexpr.evaluate import evaluate_run
     from hdexpr.patches import PatchStore, prepare
     from hdexpr.train import TrainConfig, fit
@@ -49,6 +50,7 @@ def _train(a):
     cfg = TrainConfig.from_dict({'store': str(store_dir), **given, **_config_overrides(a.set)}, source='hdexpr train')
     out = Path(a.out or Path('runs') / f'{cfg.loss}_{store.test_patient}')
     fit(cfg, out, resume=a.resume)
+    if not is_main_process(): return   # under torchrun: rank 0 evaluates, once
     results = evaluate_run(out)
     print(f"{out}: test PCC at 2 µm {results['model']['resolutions']['2um']['pcc']:.4f} "
           f"(oracle {results['oracle']['resolutions']['2um']['pcc']:.4f})" if 'oracle' in results else

@@ -17,7 +17,7 @@ import zarr
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 
-from .encoders import load_encoder
+from .encoders import autocast_dtype, load_encoder, resolve_device
 from .patches import PatchStore
 
 # %% auto #0
@@ -51,9 +51,10 @@ def dihedral_inverse(x: torch.Tensor, k: int) -> torch.Tensor:
 CACHE_KIND = 'hdexpr.EmbeddingCache'
 CACHE_FORMAT = 1
 
-def _cache_key(store_key: str, encoder: str, weights) -> dict:
+def _cache_key(store_key: str, encoder: str, weights, *, autocast: torch.dtype | None = None) -> dict:
     return {'kind': CACHE_KIND, 'format': CACHE_FORMAT, 'store_key': store_key, 'encoder': encoder,
-            'weights': None if weights is None else str(Path(weights).resolve())}
+            'weights': None if weights is None else str(Path(weights).resolve()),
+            'autocast': None if autocast is None else str(autocast).removeprefix('torch.')}
 
 def _read_meta(path: Path) -> dict | None:
     try: return json.loads((path / 'cache.json').read_text())
@@ -72,30 +73,36 @@ def _encode_views(encoder, images: torch.Tensor) -> torch.Tensor:
 
 def _write_cache(path: Path, store: PatchStore, encoder, meta: dict, *, batch_size: int, progress: bool):
     n, c, g = len(store), encoder.spec.dim, encoder.spec.grid
+    device = encoder.mean.device
     tokens = zarr.create_array(path / 'tokens.zarr', shape=(n, N_VIEWS, c, g, g), chunks=(1, 1, c, g, g), dtype='float16')
     with tqdm(total=n, desc=f'embedding ({encoder.spec.name})', unit='patch', disable=not progress) as bar:
         for i in range(0, n, batch_size):
             j = min(i + batch_size, n)
-            tokens[i:j] = _encode_views(encoder, _images_as_float(store.images[i:j])).half().numpy()
+            images = _images_as_float(store.images[i:j])
+            if device.type == 'cuda': images = images.pin_memory().to(device, non_blocking=True)
+            tokens[i:j] = _encode_views(encoder, images).half().cpu().numpy()
             bar.update(j - i)
     (path / 'cache.json').write_text(json.dumps({**meta, 'n_patches': n, 'dim': c, 'grid': g, 'views': N_VIEWS}, indent=1))
 
 # %% ../nbs/21_embeddings.ipynb #44c831af
 def build_embedding_cache(store: PatchStore | str | Path, encoder_name: str, out: str | Path | None = None, *,
-                          batch_size: int = 16, weights: str | Path | None = None, progress: bool = True) -> EmbeddingCache:
+                          batch_size: int = 16, weights: str | Path | None = None, device: str | torch.device = 'cpu',
+                          precision: str = 'fp32', progress: bool = True) -> EmbeddingCache:
     """The `EmbeddingCache` of `store` under `encoder_name`: reused when its key matches, else built.
 
-    Written to `<store>/embeddings/<encoder_name>/` unless `out` says where.
+    Written to `<store>/embeddings/<encoder_name>/` unless `out` says where; encoded on `device`, under bf16
+    autocast if `precision` says so (see `autocast_dtype`; the key records it).
     Shapes: tokens (N, 8, C, 16, 16) float16"""
     store = store if isinstance(store, PatchStore) else PatchStore(store)
     out = Path(out) if out is not None else store.path / 'embeddings' / encoder_name
-    meta = _cache_key(store.key, encoder_name, weights)
+    device = resolve_device(device)
+    meta = _cache_key(store.key, encoder_name, weights, autocast=autocast_dtype(precision, device))
     old = _read_meta(out)
     if old is not None and all(old.get(k) == v for k, v in meta.items()): return EmbeddingCache(out, store=store)
     if out.exists() and any(out.iterdir()) and old is None:
         raise FileExistsError(f"{out} already holds files that are not an embedding cache (no readable cache.json); "
                               "pass another `out`, or empty that folder")
-    encoder = load_encoder(encoder_name, weights=weights)
+    encoder = load_encoder(encoder_name, weights=weights, device=device, precision=precision)
     tmp = out.parent / f'.{out.name}.tmp-{os.getpid()}'
     shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
     try: _write_cache(tmp, store, encoder, meta, batch_size=batch_size, progress=progress)

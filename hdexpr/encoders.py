@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import bisect
+import contextlib
 import itertools
 import os
 from dataclasses import KW_ONLY, dataclass, field
@@ -21,10 +22,10 @@ from timm.layers import SwiGLUPacked
 from timm.models.vision_transformer import checkpoint_filter_fn as _vit_checkpoint_filter
 
 # %% auto #0
-__all__ = ['DEFAULT_ENCODER', 'EncoderSpec', 'register_encoder', 'list_encoders', 'get_encoder_spec', 'TinyPatchEncoder',
-           'hdexpr_tiny_random', 'efficientnet_lite0_to_timm', 'efficientnet_lite0_package_file', 'build_backbone',
-           'hf_hub_cache', 'resolve_weights', 'read_state_dict', 'load_weights', 'tokens_to_grid', 'TokenGridEncoder',
-           'check_images', 'load_encoder']
+__all__ = ['DEFAULT_ENCODER', 'DEVICES', 'PRECISIONS', 'EncoderSpec', 'register_encoder', 'list_encoders', 'get_encoder_spec',
+           'TinyPatchEncoder', 'hdexpr_tiny_random', 'efficientnet_lite0_to_timm', 'efficientnet_lite0_package_file',
+           'build_backbone', 'hf_hub_cache', 'resolve_weights', 'read_state_dict', 'load_weights', 'resolve_device',
+           'autocast_dtype', 'maybe_autocast', 'tokens_to_grid', 'TokenGridEncoder', 'check_images', 'load_encoder']
 
 # %% ../nbs/20_encoders.ipynb #3e47ebea
 @dataclass(frozen=True)
@@ -243,6 +244,31 @@ def load_weights(model: nn.Module, state_dict: dict, *, spec: EncoderSpec, sourc
                          f"unexpected keys (e.g. {unexpected[:3]}); is this a {spec.name} checkpoint?")
     return model
 
+# %% ../nbs/20_encoders.ipynb #0d20d46d
+DEVICES = ('auto', 'cpu', 'cuda')
+PRECISIONS = ('auto', 'fp32', 'bf16')
+
+def resolve_device(device: str | torch.device = 'auto') -> torch.device:
+    "The torch device for `device`: 'auto' (the GPU when CUDA is available, else the CPU), 'cpu', 'cuda' or 'cuda:N'."
+    name = str(device)
+    if name == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    if name == 'cpu': return torch.device('cpu')
+    if name == 'cuda' or name.startswith('cuda:'):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r} was asked for, but CUDA is not available here (torch {torch.__version__}, "
+                             "torch.cuda.is_available() is False); use device='auto' or 'cpu', or run on a GPU machine")
+        return torch.device(name)
+    raise ValueError(f"device must be one of {DEVICES} (or 'cuda:N'), got {device!r}")
+
+def autocast_dtype(precision: str, device: str | torch.device) -> torch.dtype | None:
+    "The autocast dtype of `precision` on `device`: bfloat16 for 'bf16', and for 'auto' on CUDA; None (plain fp32) otherwise."
+    if precision not in PRECISIONS: raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return torch.bfloat16 if precision == 'bf16' or (precision == 'auto' and torch.device(device).type == 'cuda') else None
+
+def maybe_autocast(device: str | torch.device, dtype: torch.dtype | None):
+    "`torch.autocast` to `dtype` on `device`, or a context that changes nothing when `dtype` is None."
+    return torch.autocast(torch.device(device).type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
 # %% ../nbs/20_encoders.ipynb #68ab6348
 def tokens_to_grid(tokens: torch.Tensor, *, prefix_tokens: int, grid: int = 16) -> torch.Tensor:
     """Patch tokens as a channel-first grid, token `i` at (i // grid, i % grid).
@@ -259,9 +285,11 @@ def tokens_to_grid(tokens: torch.Tensor, *, prefix_tokens: int, grid: int = 16) 
 class TokenGridEncoder(nn.Module):
     "Frozen encoder: H&E patches in [0, 1] → token grid, with the spec's own normalisation inside."
 
-    def __init__(self, backbone: nn.Module, spec: EncoderSpec):
+    def __init__(self, backbone: nn.Module, spec: EncoderSpec, *, precision: str = 'fp32'):
         super().__init__()
         self.backbone, self.spec = backbone, spec
+        autocast_dtype(precision, 'cpu')   # checks the name
+        self.precision = precision   # 'fp32', 'bf16' or 'auto' (bf16 on CUDA): see `autocast_dtype`
         if spec.is_vit and getattr(backbone, 'num_prefix_tokens', 0) != spec.prefix_tokens:
             raise ValueError(f"{spec.name}: the spec drops {spec.prefix_tokens} prefix tokens but {spec.architecture} "
                              f"has {backbone.num_prefix_tokens} (class + registers); fix prefix_tokens or model_kwargs")
@@ -280,12 +308,13 @@ class TokenGridEncoder(nn.Module):
         return super().train(False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Token grid of `images`, computed under `torch.inference_mode()`.
+        """Token grid of `images`, computed under `torch.inference_mode()` (and bf16 autocast if `precision` says so).
 
         Shapes: images (B, 3, 224, 224) float RGB in [0, 1] → (B, spec.dim, 16, 16) float32"""
         check_images(images, name=self.spec.name)
-        with torch.inference_mode():
-            x = images.to(self.mean.device, torch.float32)
+        device = self.mean.device
+        with torch.inference_mode(), maybe_autocast(device, autocast_dtype(self.precision, device)):
+            x = images.to(device, torch.float32, non_blocking=True)
             if x.shape[-1] != self.spec.input_px:
                 x = F.interpolate(x, size=(self.spec.input_px,) * 2, mode='bilinear', align_corners=False)
             x = (x - self.mean) / self.std
@@ -313,8 +342,8 @@ def check_images(images: torch.Tensor, *, name: str = 'encoder', size: int = 224
                              "uint8-range images need `/ 255`, and the encoder normalises by itself")
 
 # %% ../nbs/20_encoders.ipynb #88609beb
-def load_encoder(name: str | EncoderSpec, *, weights: str | Path | None = None, device: str | torch.device = 'cpu'
-                 ) -> TokenGridEncoder:
+def load_encoder(name: str | EncoderSpec, *, weights: str | Path | None = None, device: str | torch.device = 'cpu',
+                 precision: str = 'fp32') -> TokenGridEncoder:
     """The frozen encoder `name` with its weights: `grid = encoder(images)`, `encoder.spec` names it.
 
     Shapes: encoder(images (B, 3, 224, 224) in [0, 1]) → (B, spec.dim, 16, 16) float32"""
@@ -322,4 +351,4 @@ def load_encoder(name: str | EncoderSpec, *, weights: str | Path | None = None, 
     path = resolve_weights(spec, weights)   # fails fast, before building a large model
     backbone = build_backbone(spec)
     if path is not None: load_weights(backbone, read_state_dict(path), spec=spec, source=path)
-    return TokenGridEncoder(backbone, spec).to(device)
+    return TokenGridEncoder(backbone, spec, precision=precision).to(resolve_device(device))

@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
@@ -21,8 +22,8 @@ from .train import TrainConfig, build_model, expected_counts, load_checkpoint, r
 
 # %% auto #0
 __all__ = ['FIGURE_GENES', 'PREDICTOR_LABELS', 'TABLE_RESOLUTIONS', 'TrainedRun', 'read_run', 'load_decoder', 'load_run',
-           'predict_patches', 'per_gene_table', 'evaluate_run', 'study_results', 'loss_by_resolution_table',
-           'per_gene_study_table', 'summary_study_table', 'loocv_table', 'write_table']
+           'predict_patches', 'patch_context', 'predict_in_context', 'per_gene_table', 'evaluate_run', 'study_results',
+           'loss_by_resolution_table', 'per_gene_study_table', 'summary_study_table', 'loocv_table', 'write_table']
 
 # %% ../nbs/60_evaluate.ipynb #9a9b3adc
 @dataclass
@@ -82,6 +83,33 @@ def predict_patches(run: TrainedRun, ids) -> torch.Tensor:
     out = run.model(run.cache.get(ids, 0), slide=b['slide'], grid_rc=b['grid_rc'], image=b.get('image'))
     return expected_counts(out, loss=run.config.loss, stats=run.stats)
 
+# %% ../nbs/60_evaluate.ipynb #5e79b392
+def patch_context(store, ids, *, hops: int) -> np.ndarray:
+    "Sorted ids of patches `ids` and of every patch of their slides at most `hops` grid steps away (rows and columns)."
+    p = store.patches
+    sample, row, col = (p[c].to_numpy() for c in ('sample_id', 'grid_row', 'grid_col'))
+    keep = np.zeros(len(p), bool)
+    for s, r, c in p.set_index('patch_id').loc[[int(i) for i in ids], ['sample_id', 'grid_row', 'grid_col']].itertuples(index=False):
+        keep |= (sample == s) & (np.abs(row - r) <= hops) & (np.abs(col - c) <= hops)
+    return np.sort(p.patch_id.to_numpy()[keep])
+
+@torch.no_grad()
+def predict_in_context(run: TrainedRun, ids, *, max_batch: int = 64) -> torch.Tensor:
+    """Expected counts of patches `ids`, each predicted with its slide neighbours up to the GNN's depth, as on the whole slide.
+
+    Shapes: ids (B,) -> (B, G, 128, 128)"""
+    ids, hops = [int(i) for i in ids], run.model.config.n_gnn_layers
+    out, group = {}, []
+    def flush():
+        ctx = patch_context(run.store, group, hops=hops).tolist()
+        pred = predict_patches(run, ctx)[[ctx.index(i) for i in group]]
+        out.update(zip(group, pred)); group.clear()
+    for i in dict.fromkeys(ids):
+        if group and len(patch_context(run.store, group + [i], hops=hops)) > max_batch: flush()
+        group.append(i)
+    if group: flush()
+    return torch.stack([out[i] for i in ids])
+
 # %% ../nbs/60_evaluate.ipynb #c6c2fce9
 FIGURE_GENES = ('MT-CYB', 'MT-CO2', 'MT-ATP6', 'MT-CO3', 'MT-ND4', 'CEACAM5', 'PIGR')
 
@@ -94,7 +122,7 @@ def evaluate_run(path: str | Path, *, batch: int = 8, progress: bool = True) -> 
     "Score the run in `path` and its baselines on the test patient; write the metric files; return all metrics by predictor."
     run = load_run(path)
     store = run.store
-    predictors = {'model': lambda ids: predict_patches(run, ids),
+    predictors = {'model': lambda ids: predict_in_context(run, ids),
                   'constant': constant_predictor(train_mean_rate(store))}
     if store.true_rate is not None: predictors['oracle'] = oracle_predictor(store)
     results = {name: evaluate_store(store, predict, batch=batch)

@@ -21,16 +21,16 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Rectangle
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
-from .evaluate import TrainedRun, load_run, predict_patches, read_run
+from .evaluate import TrainedRun, load_run, predict_in_context, read_run
 from .metrics import MetricAccumulator
 from .sparsity import RESOLUTIONS_UM, pool_mask, sum_pool
 from .train import read_patches
 
 # %% auto #0
 __all__ = ['LOSS_LABELS', 'TRUTH', 'MOSAIC_GENES', 'BIN_UM', 'PATCH_UM', 'MAP_CMAP', 'TISSUE_CMAP', 'LOSS_UNITS', 'LOG_SCALES_UM',
-           'run_labels', 'load_runs', 'gene_index', 'patch_context', 'predict_in_context', 'top_patches', 'masked_maps',
-           'gene_metrics', 'Mosaic', 'wsi_mosaic', 'colour_range', 'plot_mosaic', 'PatchViews', 'patch_views',
-           'plot_patch', 'read_log', 'best_epoch', 'plot_training', 'save_figure', 'make_figures']
+           'run_labels', 'load_runs', 'gene_index', 'top_patches', 'masked_maps', 'gene_metrics', 'Mosaic',
+           'wsi_mosaic', 'colour_range', 'plot_mosaic', 'PatchViews', 'patch_views', 'plot_patch', 'read_log',
+           'best_epoch', 'plot_training', 'save_figure', 'make_figures']
 
 # %% ../nbs/70_figures.ipynb #b3bd46c3
 LOSS_LABELS = {'poisson': 'Poisson', 'nb': 'NB', 'mse': 'MSE'}
@@ -76,34 +76,6 @@ def gene_index(genes: Sequence[str], gene: str) -> int:
                          f'({", ".join(genes[:8])}{", ..." if len(genes) > 8 else ""}); choose one of those '
                          '(the store\'s genes.txt lists them all)')
     return genes.index(gene)
-
-# %% ../nbs/70_figures.ipynb #5476ed36
-def patch_context(store, ids, *, hops: int) -> np.ndarray:
-    "Sorted ids of patches `ids` and of every patch of their slides at most `hops` grid steps away (rows and columns)."
-    p = store.patches
-    sample, row, col = (p[c].to_numpy() for c in ('sample_id', 'grid_row', 'grid_col'))
-    keep = np.zeros(len(p), bool)
-    for s, r, c in p.set_index('patch_id').loc[[int(i) for i in ids], ['sample_id', 'grid_row', 'grid_col']].itertuples(index=False):
-        keep |= (sample == s) & (np.abs(row - r) <= hops) & (np.abs(col - c) <= hops)
-    return np.sort(p.patch_id.to_numpy()[keep])
-
-@torch.no_grad()
-def predict_in_context(run: TrainedRun, ids, *, genes: Sequence[str] | None = None, max_batch: int = 64) -> torch.Tensor:
-    """Expected counts of patches `ids` (of `genes`, default all), each predicted with its slide neighbours up to the GNN's depth.
-
-    Shapes: ids (B,) -> (B, len(genes), 128, 128)"""
-    ids, hops = [int(i) for i in ids], run.model.config.n_gnn_layers
-    g = slice(None) if genes is None else [gene_index(run.store.genes, x) for x in genes]
-    out, group = {}, []
-    def flush():
-        ctx = patch_context(run.store, group, hops=hops).tolist()
-        pred = predict_patches(run, ctx)[[ctx.index(i) for i in group]][:, g]
-        out.update(zip(group, pred)); group.clear()
-    for i in dict.fromkeys(ids):
-        if group and len(patch_context(run.store, group + [i], hops=hops)) > max_batch: flush()
-        group.append(i)
-    if group: flush()
-    return torch.stack([out[i] for i in ids])
 
 # %% ../nbs/70_figures.ipynb #38cc957c
 def top_patches(store, gene: str, *, n: int = 36, min_umi: int = 50) -> np.ndarray:
@@ -166,7 +138,7 @@ def wsi_mosaic(runs, gene: str, *, n: int = 36, min_umi: int = 50, resolution_um
     cols = math.ceil(math.sqrt(len(ids))); grid = (math.ceil(len(ids) / cols), cols)
     maps, metrics = {TRUTH: _tile(masked_maps(counts[:, 0], mask, f), grid)}, {}
     for name, run in runs.items():
-        pred = predict_in_context(run, ids, genes=[gene])
+        pred = predict_in_context(run, ids)[:, [gene_index(run.store.genes, gene)]]
         maps[name] = _tile(masked_maps(pred[:, 0], mask, f), grid)
         metrics[name] = gene_metrics(pred, counts, mask, gene, [resolution_um])[f'{resolution_um}um']
     return Mosaic(gene, ids, grid, resolution_um, maps, metrics, n, min_umi, store.test_patient)
@@ -242,7 +214,7 @@ def patch_views(runs, gene: str, patch_id: int | None = None, *, resolutions: Se
     views = lambda x: {r: masked_maps(x[:, 0], mask, r // BIN_UM)[0] for r in resolutions}
     maps, metrics = {TRUTH: views(counts)}, {}
     for name, run in runs.items():
-        pred = predict_in_context(run, [pid], genes=[gene])
+        pred = predict_in_context(run, [pid])[:, [gene_index(run.store.genes, gene)]]
         maps[name], metrics[name] = views(pred), gene_metrics(pred, counts, mask, gene, sorted(resolutions))
     row = store.patches.set_index('patch_id').loc[pid]
     return PatchViews(gene, pid, f'{row.sample_id}, grid row {row.grid_row}, col {row.grid_col}', np.asarray(store.images[pid]),

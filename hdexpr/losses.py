@@ -188,6 +188,7 @@ class GradNorm(nn.Module):
         self.alpha, self.min_weight = alpha, min_weight
         self.task_weights = nn.Parameter(torch.ones(n_tasks))
         self.register_buffer('initial_losses', torch.full((n_tasks,), float('nan')))
+        self.register_buffer('observed', torch.zeros(2 * n_tasks + 1), persistent=False)  # Σ‖∇Lᵢ‖, Σ Lᵢ, batches
         self.optimizer = torch.optim.Adam([self.task_weights], lr=lr)
 
     @property
@@ -195,20 +196,37 @@ class GradNorm(nn.Module):
         "Current task weights, a detached copy for logging; they sum to T. Shapes: (T,)"
         return self.task_weights.detach().clone()
 
-    def forward(self, losses: torch.Tensor, shared_params) -> torch.Tensor:
-        """Σ wᵢ Lᵢ to backpropagate (weights held fixed); in training mode also takes one GradNorm step on the weights.
+    def forward(self, losses: torch.Tensor, shared_params, *, update: bool = True) -> torch.Tensor:
+        """Σ wᵢ Lᵢ to backpropagate (weights held fixed). In training mode also records this batch's gradient
+        norms, and with `update` takes one GradNorm step on the weights from the batches recorded since the last.
 
         Shapes: losses (T,) → scalar"""
         total = (self.weights.to(losses.dtype) * losses).sum()
-        if self.training and losses.requires_grad: self._update(losses, [p for p in shared_params if p.requires_grad])
+        if self.training and losses.requires_grad:
+            self.observe(losses, [p for p in shared_params if p.requires_grad])
+            if update: self.update()
         return total
 
-    def _update(self, losses, params):
-        if self.initial_losses.isnan().any(): self.initial_losses.copy_(losses.detach())
+    def observe(self, losses: torch.Tensor, params: list) -> None:
+        "Add ‖∇_W Lᵢ‖ and Lᵢ of one batch to the statistics of the next update. Shapes: losses (T,)"
         norms = torch.stack([torch.cat([g.flatten() for g in torch.autograd.grad(L, params, retain_graph=True, allow_unused=True)
                                         if g is not None] or [L.new_zeros(1)]).norm() for L in losses])
-        G = self.task_weights * norms.detach()
-        rate = losses.detach() / self.initial_losses.abs().clamp_min(1e-12)
+        self.observed += torch.cat([norms.detach(), losses.detach(), losses.new_ones(1)]).to(self.observed)
+
+    def update(self, *, all_reduce=None) -> None:
+        """One GradNorm step on the weights from the mean norms and losses observed since the last step.
+
+        `all_reduce` (e.g. `torch.distributed.all_reduce`) sums the statistics over processes in place first, so every
+        process takes the same step. A step with nothing observed (anywhere) leaves the weights as they are."""
+        stats = self.observed.clone()
+        self.observed.zero_()
+        if all_reduce is not None: all_reduce(stats)
+        t, n = len(self.task_weights), stats[-1]
+        if n == 0: return
+        norms, losses = stats[:t] / n, stats[t:2 * t] / n
+        if self.initial_losses.isnan().any(): self.initial_losses.copy_(losses)
+        G = self.task_weights * norms
+        rate = losses / self.initial_losses.abs().clamp_min(1e-12)
         target = (G.mean() * (rate / rate.mean()) ** self.alpha).detach()
         self.optimizer.zero_grad()
         self.task_weights.grad = torch.autograd.grad((G - target).abs().sum(), self.task_weights)[0]

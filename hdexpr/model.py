@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['DecoderConfig', 'patch_graph', 'sincos_pos_embed_2d', 'ConvBlock', 'PatchGNN', 'UpStage', 'ImageBranch',
-           'Hist2STDecoder']
+           'Hist2STDecoder', 'compile_decoder']
 
 # %% ../nbs/30_model.ipynb #d83ff1e8
 import math, warnings
@@ -225,7 +225,7 @@ def forward_features(self: Hist2STDecoder, tokens: Tensor, *, slide: Tensor | No
     ei = self._edge_index(tokens.shape[0], slide, grid_rc, edge_index, tokens.device)
     x = self.convs(self.proj(tokens))                                  # (B, d, g, g)
     b, d, h, w = x.shape
-    x = self.transformer(x.flatten(2).transpose(1, 2) + self.pos)      # (B, g*g, d)
+    x = self.transformer((x.flatten(2).transpose(1, 2) + self.pos).contiguous())   # (B, g*g, d), token-major
     x = x + self.gnn(x.mean(1), ei)[:, None]                           # graph context on every token
     return x.transpose(1, 2).reshape(b, d, h, w)
 
@@ -273,3 +273,10 @@ def init_rate_bias(self: Hist2STDecoder, mean_rate: Tensor, *, zero_weight: bool
         self.gene_head.bias.copy_(mean_rate.to(self.gene_head.bias).clamp_min(min_rate).log())
         if zero_weight: self.gene_head.weight.zero_()
     return self
+
+# %% ../nbs/30_model.ipynb #aea29d71
+def compile_decoder(model: Hist2STDecoder, **kwargs) -> Hist2STDecoder:
+    "Compile `model`'s CNN, Transformer, upsampling and image branch in place with `torch.compile(**kwargs)`; GNN and gene head stay eager."
+    for stage in (model.convs, model.transformer, model.up, model.image, model.fuse):
+        if stage is not None: stage.compile(**kwargs)
+    return model

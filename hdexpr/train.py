@@ -5,31 +5,37 @@
 # %% ../nbs/50_train.ipynb #8f4faf14
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
 import os
+import queue
 import random
+import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from .distributed import Dist, close_distributed, init_distributed
 from .embeddings import EmbeddingCache, build_embedding_cache, dihedral, N_VIEWS
-from .encoders import DEFAULT_ENCODER
+from .encoders import DEFAULT_ENCODER, PRECISIONS, autocast_dtype, maybe_autocast
 from .losses import (GradNorm, NegBinomialNLL, clamp_log_rate, masked_mse, multiscale_losses, poisson_nll,
                            zscore, zscore_stats)
 from .metrics import MetricAccumulator
-from .model import DecoderConfig, Hist2STDecoder
+from .model import DecoderConfig, Hist2STDecoder, compile_decoder
 from .patches import PatchStore
 
 # %% auto #0
-__all__ = ['LOSSES', 'CHECKPOINT_FORMAT', 'RESUMABLE_CHANGES', 'TrainConfig', 'split_patches', 'read_patches', 'training_stats',
-           'epoch_batches', 'build_model', 'expected_counts', 'scale_losses', 'save_atomic', 'load_checkpoint',
-           'rng_state', 'set_rng_state', 'open_run', 'train_epoch', 'validate', 'fit']
+__all__ = ['LOSSES', 'CHECKPOINT_FORMAT', 'RESUMABLE_CHANGES', 'PREFETCH', 'TrainConfig', 'split_patches', 'read_patches',
+           'training_stats', 'epoch_batches', 'build_model', 'expected_counts', 'scale_losses', 'save_atomic',
+           'load_checkpoint', 'rng_state', 'set_rng_state', 'open_run', 'micro_batch_seed', 'step_plan', 'prefetch',
+           'train_epoch', 'validate', 'fit']
 
 # %% ../nbs/50_train.ipynb #0fb9740f
 LOSSES = ('poisson', 'nb', 'mse')
@@ -55,6 +61,9 @@ class TrainConfig:
     grad_clip: float = 1.0           # max gradient norm per step
     seed: int = 0
     decoder: dict = field(default_factory=dict)  # DecoderConfig overrides
+    device: str = 'auto'             # 'auto' (the GPU when CUDA is available), 'cpu', 'cuda' or 'cuda:N'
+    precision: str = 'auto'          # 'auto' (bf16 autocast on CUDA, fp32 on CPU), 'fp32' or 'bf16'
+    compile: bool = False            # torch.compile the decoder's CNN, Transformer and upsampling (`compile_decoder`)
 
     def __post_init__(self):
         def need(ok, msg):
@@ -64,6 +73,9 @@ class TrainConfig:
             need(isinstance(getattr(self, k), int) and getattr(self, k) >= 1, f'{k} must be an int >= 1, got {getattr(self, k)!r}')
         need(self.lr > 0, f'lr must be > 0, got {self.lr}')
         need(0 < self.val_fraction < 1, f'val_fraction must be in (0, 1), got {self.val_fraction}')
+        need(self.device in ('auto', 'cpu', 'cuda') or str(self.device).startswith('cuda:'),
+             f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        need(self.precision in PRECISIONS, f'precision must be one of {PRECISIONS}, got {self.precision!r}')
         allowed = {f.name for f in fields(DecoderConfig)} - {'in_dim', 'n_genes', 'head'}
         bad = sorted(set(self.decoder) - allowed)
         need(not bad, f'decoder keys {bad} are not DecoderConfig fields one may set; choose from {sorted(allowed)}')
@@ -142,7 +154,9 @@ def expected_counts(out: torch.Tensor, *, loss: str, stats: dict) -> torch.Tenso
     """Model output → expected counts per bin: exp(log λ), or z · std + mean for the MSE head.
 
     Shapes: out (B, G, H, W) -> (B, G, H, W)"""
-    if loss == 'mse': return out * torch.tensor(stats['std']).view(1, -1, 1, 1) + torch.tensor(stats['mean']).view(1, -1, 1, 1)
+    if loss == 'mse':
+        std, mean = (torch.tensor(stats[k], device=out.device).view(1, -1, 1, 1) for k in ('std', 'mean'))
+        return out * std + mean
     return clamp_log_rate(out).exp()
 
 def scale_losses(out: torch.Tensor, counts: torch.Tensor, mask: torch.Tensor, *, cfg: TrainConfig, stats: dict,
@@ -152,7 +166,7 @@ def scale_losses(out: torch.Tensor, counts: torch.Tensor, mask: torch.Tensor, *,
     Shapes: out (B, G, H, W), counts (B, G, H, W), mask (B, H, W) -> (4,) or (1,)"""
     factors = (1, 2, 4, 8) if cfg.multiscale else (1,)
     if cfg.loss == 'mse':
-        z = zscore(counts, mean=torch.tensor(stats['mean']), std=torch.tensor(stats['std']))
+        z = zscore(counts, mean=torch.tensor(stats['mean'], device=counts.device), std=torch.tensor(stats['std'], device=counts.device))
         return multiscale_losses(out, z, mask, loss_fn=masked_mse, factors=factors, space='zscore')
     return multiscale_losses(out, counts, mask, loss_fn=loss_module if cfg.loss == 'nb' else poisson_nll, factors=factors)
 
@@ -184,7 +198,7 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state['torch']); np.random.set_state(state['numpy']); random.setstate(state['python'])
 
 # %% ../nbs/50_train.ipynb #5bff9a81
-RESUMABLE_CHANGES = ('epochs', 'patience')
+RESUMABLE_CHANGES = ('epochs', 'patience', 'device', 'precision', 'compile')
 
 def _run_identity(cfg: TrainConfig, store: PatchStore) -> dict:
     return {'store_key': store.key, 'genes': store.genes, 'test_patient': store.test_patient,
@@ -215,84 +229,188 @@ def open_run(out: Path, cfg: TrainConfig, store: PatchStore, *, resume: bool) ->
     (out / 'config.json').write_text(json.dumps(asdict(cfg), indent=1))
 
 # %% ../nbs/50_train.ipynb #8b508604
-def _forward(model, cache: EmbeddingCache, ids, views, batch: dict) -> torch.Tensor:
-    return model(cache.get(ids, views), slide=batch['slide'], grid_rc=batch['grid_rc'], image=batch.get('image'))
+def micro_batch_seed(seed: int, epoch: int, index: int) -> int:
+    "The torch seed of batch `index` of `epoch`: its dropout does not depend on which process runs it, or after what."
+    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
 
+def step_plan(n_batches: int, *, accumulate: int, dist: Dist) -> list[tuple[int, bool, bool]]:
+    "This rank's batches of an epoch as (batch index, ends its optimiser step, dummy), in order."
+    plan = []
+    for start in range(0, n_batches, accumulate):
+        mine = dist.deal(range(start, min(start + accumulate, n_batches)))
+        plan += [(i, k == len(mine) - 1, False) for k, i in enumerate(mine)] or [(start, True, True)]
+    return plan
+
+# %% ../nbs/50_train.ipynb #70838bb1
+PREFETCH = 2   # batches read ahead of the one training, on CUDA
+
+def prefetch(load, items, *, depth: int = PREFETCH):
+    "`load(item)` for each of `items`, in order, computed up to `depth` items ahead in a background thread; its errors are raised here."
+    items = list(items)
+    if depth < 1: yield from map(load, items); return
+    ready, stop = queue.Queue(maxsize=depth), threading.Event()
+    def work():
+        for item in items:
+            try: result = (True, load(item))
+            except BaseException as e: result = (False, e)
+            while not stop.is_set():
+                try: ready.put(result, timeout=0.1); break
+                except queue.Full: pass
+            if stop.is_set() or not result[0]: return
+    thread = threading.Thread(target=work, name='hdexpr-prefetch', daemon=True)
+    thread.start()
+    try:
+        for _ in items:
+            ok, value = ready.get()
+            if not ok: raise value
+            yield value
+    finally:
+        stop.set(); thread.join()
+
+# %% ../nbs/50_train.ipynb #0e3d94ef
+def _load_batch(store, cache, ids, views, *, image: bool, pin: bool) -> tuple[torch.Tensor, dict]:
+    tokens, batch = cache.get(ids, 0 if views is None else views), read_patches(store, ids, views, image=image)
+    if pin: tokens, batch = tokens.pin_memory(), {k: v.pin_memory() for k, v in batch.items()}
+    return tokens, batch
+
+def _on(device: torch.device, x: torch.Tensor | None) -> torch.Tensor | None:
+    return None if x is None else x.to(device, non_blocking=True)
+
+def _forward(model, tokens: torch.Tensor, batch: dict, *, device: torch.device, dtype: torch.dtype | None) -> torch.Tensor:
+    "The model's output for a loaded batch, on `device` and under autocast to `dtype` (None: fp32), returned in fp32."
+    tokens = _on(device, tokens)
+    if device.type == 'cuda': tokens = tokens.contiguous(memory_format=torch.channels_last)
+    with maybe_autocast(device, dtype):
+        out = model(tokens, slide=_on(device, batch['slide']), grid_rc=_on(device, batch['grid_rc']),
+                    image=_on(device, batch.get('image')))
+    return out.float()
+
+def _device_of(model) -> torch.device: return next(model.parameters()).device
+
+# %% ../nbs/50_train.ipynb #1e767742
 def train_epoch(model, loss_module, gradnorm, optimizer, scheduler, *, store, cache, ids, epoch: int,
-                cfg: TrainConfig, stats: dict, progress: bool = True) -> dict:
-    "One pass over the training patches; the epoch's mean losses per scale and the GradNorm weights."
+                cfg: TrainConfig, stats: dict, progress: bool = True, dist: Dist | None = None, ddp=None) -> dict:
+    """One pass over the training patches; the epoch's mean losses per scale and the GradNorm weights.
+
+    Under several processes `dist` says which batches are this rank's and `ddp` (a `DistributedDataParallel` of the
+    model and the loss module) sums their gradients once per step; every rank returns the same numbers."""
+    dist = dist or Dist()
     rng = np.random.default_rng([cfg.seed, epoch])
     batches = epoch_batches(store, ids, batch_size=cfg.batch_size, rng=rng)
+    views = [rng.integers(N_VIEWS, size=len(b)) if cfg.augment else np.zeros(len(b), int) for b in batches]
+    plan = step_plan(len(batches), accumulate=cfg.accumulate, dist=dist)
+    device = _device_of(model)
+    dtype, params = autocast_dtype(cfg.precision, device), _trainable_params(model, loss_module)
     model.train()
     if loss_module is not None: loss_module.train()
     optimizer.zero_grad()
-    sums, n = 0, 0
-    bar = tqdm(batches, desc=f'epoch {epoch + 1}', leave=False, disable=not progress, unit='batch')
-    for i, bids in enumerate(bar):
-        views = rng.integers(N_VIEWS, size=len(bids)) if cfg.augment else np.zeros(len(bids), int)
-        b = read_patches(store, bids, views, image=model.config.image_branch)
-        losses = scale_losses(_forward(model, cache, bids, views, b), b['counts'], b['mask'], cfg=cfg, stats=stats,
-                              loss_module=loss_module)
-        total = gradnorm(losses, model.gene_head.parameters()) if gradnorm is not None else losses.sum()
-        if not torch.isfinite(total):
-            raise FloatingPointError(f'non-finite training loss {losses.tolist()} at epoch {epoch + 1}, patches {bids}')
-        (total / cfg.accumulate).backward()
-        if (i + 1) % cfg.accumulate == 0 or i + 1 == len(batches):
-            params = list(model.parameters()) + (list(loss_module.parameters()) if loss_module is not None else [])
+    sums = torch.zeros((4 if cfg.multiscale else 1) + 1, device=device)   # losses per scale, then the batch count
+    load = lambda p: _load_batch(store, cache, batches[p[0]], views[p[0]], image=model.config.image_branch, pin=device.type == 'cuda')
+    bar = tqdm(total=len(plan), desc=f'epoch {epoch + 1}', leave=False, disable=not (progress and dist.is_main), unit='batch')
+    for (i, ends_step, dummy), (tokens, b) in zip(plan, prefetch(load, plan, depth=PREFETCH if device.type == 'cuda' else 0)):
+        torch.manual_seed(micro_batch_seed(cfg.seed, epoch, i))
+        with ddp.no_sync() if ddp is not None and not ends_step else contextlib.nullcontext():
+            losses = scale_losses(_forward(ddp or model, tokens, b, device=device, dtype=dtype), _on(device, b['counts']),
+                                  _on(device, b['mask']), cfg=cfg, stats=stats, loss_module=loss_module)
+            if dummy: total = losses.sum() * 0.0
+            else:
+                total = gradnorm(losses, model.gene_head.parameters(), update=False) if gradnorm is not None else losses.sum()
+                if not torch.isfinite(total):
+                    raise FloatingPointError(f'non-finite training loss {losses.tolist()} at epoch {epoch + 1}, patches {batches[i]}')
+                sums += torch.cat([losses.detach(), losses.new_ones(1)])
+            (total * dist.world_size / cfg.accumulate).backward()   # DDP averages over the W ranks: W × restores the sum
+        if ends_step:
+            if gradnorm is not None: gradnorm.update(all_reduce=dist.all_reduce_sum if dist.is_distributed else None)
             torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             optimizer.step(); scheduler.step(); optimizer.zero_grad()
-        sums, n = sums + losses.detach(), n + 1
-        bar.set_postfix(loss=f'{total.item():.4f}')
-    weights = gradnorm.weights if gradnorm is not None else torch.ones(len(sums))
-    scales = [2 * f for f in (1, 2, 4, 8)][:len(sums)]
-    return {**{f'loss_{s}um': v for s, v in zip(scales, (sums / n).tolist())},
+        bar.update(); bar.set_postfix(loss=f'{total.item():.4f}')
+    bar.close()
+    means = (dist.all_reduce_sum(sums)[:-1] / sums[-1]).tolist()
+    weights = gradnorm.weights if gradnorm is not None else torch.ones(len(means))
+    scales = [2 * f for f in (1, 2, 4, 8)][:len(means)]
+    return {**{f'loss_{s}um': v for s, v in zip(scales, means)},
             **{f'weight_{s}um': v for s, v in zip(scales, weights.tolist())}}
 
 @torch.no_grad()
 def validate(model, loss_module, *, store, cache, ids, cfg: TrainConfig, stats: dict) -> dict:
     "2 µm loss and pooled masked PCC at 2 µm of the patches `ids` (view 0, neighbours batched together)."
     model.eval()
+    device = _device_of(model)
+    dtype = autocast_dtype(cfg.precision, device)
     acc = MetricAccumulator(store.genes, resolutions=(2,), ssim=False)
     total, n = 0.0, 0
-    for bids in epoch_batches(store, ids, batch_size=cfg.batch_size):
-        b = read_patches(store, bids, image=model.config.image_branch)
-        out = _forward(model, cache, bids, 0, b)
-        total += scale_losses(out, b['counts'], b['mask'], cfg=cfg, stats=stats, loss_module=loss_module)[0].item() * len(bids)
+    batches = epoch_batches(store, ids, batch_size=cfg.batch_size)
+    load = lambda bids: _load_batch(store, cache, bids, None, image=model.config.image_branch, pin=device.type == 'cuda')
+    for bids, (tokens, b) in zip(batches, prefetch(load, batches, depth=PREFETCH if device.type == 'cuda' else 0)):
+        out = _forward(model, tokens, b, device=device, dtype=dtype)
+        total += scale_losses(out, _on(device, b['counts']), _on(device, b['mask']), cfg=cfg, stats=stats,
+                              loss_module=loss_module)[0].item() * len(bids)
         n += len(bids)
-        acc.update(expected_counts(out, loss=cfg.loss, stats=stats), b['counts'], b['mask'])
+        acc.update(expected_counts(out, loss=cfg.loss, stats=stats).cpu(), b['counts'], b['mask'])
     return {'val_loss': total / n, 'val_pcc_2um': acc.compute()['resolutions']['2um']['pcc']}
 
-# %% ../nbs/50_train.ipynb #70838bb1
+# %% ../nbs/50_train.ipynb #e24b49b6
 def _write_log(out: Path, rows: list[dict]) -> None:
     tmp = out / '.log.csv.tmp'
     with open(tmp, 'w', newline='') as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0])); w.writeheader(); w.writerows(rows)
     os.replace(tmp, out / 'log.csv')
 
-def _setup(cfg: TrainConfig, out: Path, store: PatchStore, *, resume: bool, progress: bool):
-    open_run(out, cfg, store, resume=resume)
-    cache = build_embedding_cache(store, cfg.encoder, weights=cfg.encoder_weights, progress=progress)
-    if (out / 'stats.json').exists(): stats = json.loads((out / 'stats.json').read_text())
-    else:
-        split = split_patches(store, val_fraction=cfg.val_fraction, seed=cfg.seed)
-        stats = {**training_stats(store, split['train']), 'train_ids': split['train'], 'val_ids': split['val'],
-                 'train_patients': store.train_patients}
-        (out / 'stats.json').write_text(json.dumps(stats))
-    return cache, stats
+def _setup(cfg: TrainConfig, out: Path, store: PatchStore, *, resume: bool, progress: bool, dist: Dist):
+    "Rank 0 checks the run folder, builds the embedding cache and the split; every rank gets the cache and the statistics."
+    def on_main():
+        open_run(out, cfg, store, resume=resume)
+        cache = build_embedding_cache(store, cfg.encoder, weights=cfg.encoder_weights, device=dist.device, progress=progress)
+        if (out / 'stats.json').exists(): stats = json.loads((out / 'stats.json').read_text())
+        else:
+            split = split_patches(store, val_fraction=cfg.val_fraction, seed=cfg.seed)
+            stats = {**training_stats(store, split['train']), 'train_ids': split['train'], 'val_ids': split['val'],
+                     'train_patients': store.train_patients}
+            (out / 'stats.json').write_text(json.dumps(stats))
+        return str(cache.path), stats
+    cache_path, stats = dist.run_on_main(on_main)
+    return EmbeddingCache(cache_path, store=store), stats
 
-def fit(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: bool = True) -> Path:
-    "Train the decoder of `cfg` into the run folder `out` (or continue it with `resume`); returns `out`."
-    out = Path(out)
-    store = PatchStore(cfg.store)
-    cache, stats = _setup(cfg, out, store, resume=resume, progress=progress)
+def _trainable_params(model, loss_module) -> list:
+    return list(model.parameters()) + (list(loss_module.parameters()) if loss_module is not None else [])
+
+# %% ../nbs/50_train.ipynb #a61d9cba
+class _Replica(torch.nn.Module):
+    "The trainable modules of a run as one module for DDP: the decoder (its forward) and the loss's own parameters."
+    def __init__(self, model, loss_module):
+        super().__init__()
+        self.model, self.loss_module = model, loss_module
+    def forward(self, *args, **kwargs): return self.model(*args, **kwargs)
+
+def _training_state(cfg: TrainConfig, *, in_dim: int, stats: dict, device: torch.device):
+    "Model, loss module, GradNorm, optimiser and scheduler of `cfg`, seeded, on `device`."
     torch.manual_seed(cfg.seed); np.random.seed(cfg.seed); random.seed(cfg.seed)
-    model, loss_module = build_model(cfg, in_dim=cache.dim, stats=stats)
-    params = list(model.parameters()) + (list(loss_module.parameters()) if loss_module is not None else [])
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    model, loss_module = build_model(cfg, in_dim=in_dim, stats=stats)
+    model.to(device)
+    if device.type == 'cuda': model.to(memory_format=torch.channels_last)
+    if loss_module is not None: loss_module.to(device)
+    optimizer = torch.optim.AdamW(_trainable_params(model, loss_module), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(math.ceil(len(stats['train_ids']) / cfg.batch_size) / cfg.accumulate)
     warmup = max(1, round(cfg.warmup_epochs * steps_per_epoch))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
-    gradnorm = GradNorm(4) if cfg.use_gradnorm and cfg.multiscale else None
+    gradnorm = GradNorm(4).to(device) if cfg.use_gradnorm and cfg.multiscale else None
+    return model, loss_module, gradnorm, optimizer, scheduler
+
+# %% ../nbs/50_train.ipynb #3b6c19c8
+def fit(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: bool = True) -> Path:
+    "Train the decoder of `cfg` into the run folder `out` (or continue it with `resume`); returns `out`. Under torchrun: one DDP rank."
+    dist = init_distributed(cfg.device)
+    try: return _fit(cfg, Path(out), resume=resume, progress=progress and dist.is_main, dist=dist)
+    finally: close_distributed(dist)
+
+def _fit(cfg: TrainConfig, out: Path, *, resume: bool, progress: bool, dist: Dist) -> Path:
+    if dist.world_size > cfg.accumulate:
+        raise ValueError(f'{dist.world_size} processes but accumulate={cfg.accumulate}: each optimiser step has only {cfg.accumulate} '
+                         f'batch(es) to share out; set accumulate to at least {dist.world_size} (the global batch is '
+                         'batch_size × accumulate), or start fewer processes')
+    store = PatchStore(cfg.store)
+    cache, stats = _setup(cfg, out, store, resume=resume, progress=progress, dist=dist)
+    model, loss_module, gradnorm, optimizer, scheduler = _training_state(cfg, in_dim=cache.dim, stats=stats, device=dist.device)
     state = {'epoch': 0, 'log': [], 'best_score': -math.inf, 'best_epoch': 0}
     last = out / 'checkpoints' / 'last.pt'
     if resume and (last.exists() or (out / 'log.csv').exists()):
@@ -302,29 +420,40 @@ def fit(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: bo
         if gradnorm is not None: gradnorm.load_state_dict(ckpt['gradnorm'])
         if loss_module is not None: loss_module.load_state_dict(ckpt['loss_module'])
         set_rng_state(ckpt['rng']); state = ckpt['state']
+    if cfg.compile: compile_decoder(model)
+    ddp = None
+    if dist.is_distributed:
+        ddp = DistributedDataParallel(_Replica(model, loss_module), device_ids=[dist.device] if dist.device.type == 'cuda' else None,
+                                      forward_sync_buffers=False)   # the decoder's only buffer is a constant
     bar = tqdm(range(state['epoch'], cfg.epochs), desc=f'training {cfg.loss}', unit='epoch', disable=not progress,
                initial=state['epoch'], total=cfg.epochs)
     for epoch in bar:
         if epoch - state['best_epoch'] >= cfg.patience and state['best_epoch'] > 0: break
         t0 = time.perf_counter()
         row = {'epoch': epoch + 1, **train_epoch(model, loss_module, gradnorm, optimizer, scheduler, store=store, cache=cache,
-                                                ids=stats['train_ids'], epoch=epoch, cfg=cfg, stats=stats, progress=progress)}
-        row.update(validate(model, loss_module, store=store, cache=cache, ids=stats['val_ids'], cfg=cfg, stats=stats))
+                                                ids=stats['train_ids'], epoch=epoch, cfg=cfg, stats=stats, progress=progress,
+                                                dist=dist, ddp=ddp)}
+        row.update(dist.run_on_main(validate, model, loss_module, store=store, cache=cache, ids=stats['val_ids'], cfg=cfg, stats=stats))
         row.update(lr=scheduler.get_last_lr()[0], seconds=round(time.perf_counter() - t0, 2))
         state['log'].append(row); state['epoch'] = epoch + 1
         score = row['val_pcc_2um'] if row['val_pcc_2um'] is not None else -math.inf
-        if score > state['best_score']:
-            state.update(best_score=score, best_epoch=epoch + 1)
-            save_atomic({'format': CHECKPOINT_FORMAT, 'epoch': epoch + 1, 'model': model.state_dict(),
-                         'loss_module': None if loss_module is None else loss_module.state_dict(), 'score': score},
-                        out / 'checkpoints' / 'best.pt')
-        save_atomic({'format': CHECKPOINT_FORMAT, 'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
-                     'scheduler': scheduler.state_dict(), 'gradnorm': None if gradnorm is None else gradnorm.state_dict(),
-                     'loss_module': None if loss_module is None else loss_module.state_dict(), 'rng': rng_state(),
-                     'state': state}, last)
-        _write_log(out, state['log'])
+        improved = score > state['best_score']
+        if improved: state.update(best_score=score, best_epoch=epoch + 1)
+        if dist.is_main: _save_epoch(out, model, loss_module, gradnorm, optimizer, scheduler, state, best=improved)
+        dist.barrier()
         bar.set_postfix(loss=f"{row['loss_2um']:.4f}", val_pcc=f'{score:.3f}', best=state['best_epoch'])
     return out
+
+def _save_epoch(out: Path, model, loss_module, gradnorm, optimizer, scheduler, state: dict, *, best: bool) -> None:
+    "`best.pt` (if the epoch improved), `last.pt` and `log.csv`, each replaced atomically."
+    loss_state = None if loss_module is None else loss_module.state_dict()
+    if best:
+        save_atomic({'format': CHECKPOINT_FORMAT, 'epoch': state['epoch'], 'model': model.state_dict(), 'loss_module': loss_state,
+                     'score': state['best_score']}, out / 'checkpoints' / 'best.pt')
+    save_atomic({'format': CHECKPOINT_FORMAT, 'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
+                 'scheduler': scheduler.state_dict(), 'gradnorm': None if gradnorm is None else gradnorm.state_dict(),
+                 'loss_module': loss_state, 'rng': rng_state(), 'state': state}, out / 'checkpoints' / 'last.pt')
+    _write_log(out, state['log'])
 
 # %% ../nbs/50_train.ipynb #315df8df
 def _same_run(a: Path, b: Path) -> bool:
