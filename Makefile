@@ -37,6 +37,7 @@ export: venv
 # README.md is index.ipynb as Markdown (nbdev_readme needs Quarto, which cannot be installed offline)
 readme: venv
 	$(BIN)/jupyter nbconvert --log-level=WARN --to markdown nbs/index.ipynb --output-dir . --output README
+	sed -i 's#](images/#](nbs/images/#g' README.md   # images live beside the notebook
 
 check-sync: export
 	@git diff --exit-code --stat -- hdexpr nbs README.md || { echo "nbdev_export / nbdev_clean changed tracked files: run 'make export' and commit"; exit 1; }

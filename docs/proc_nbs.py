@@ -23,12 +23,15 @@ Directive comments are removed from the shown source. Pages get nbdev's names (`
 (`index.ipynb`) gets a hidden toctree listing the other notebooks in file order, so a new
 notebook in `nbs/` is picked up with no configuration.
 
+Images the notebooks link to live in `nbs/images/` and are copied beside the pages.
+
 Usage: python docs/proc_nbs.py [DEST]   (default build/docs/src; docs/build.py runs it). A page whose
 content did not change is not rewritten (Sphinx then skips it); pages of removed notebooks are deleted.
 """
 import filecmp
 import hashlib
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -198,6 +201,10 @@ def main(dest):
         link_to_pages(nb, page.count('/'), documented)
         (dest / page).parent.mkdir(parents=True, exist_ok=True)
         write_if_changed(nb, dest / f'{page}.ipynb')
+    for img in sorted((nbs / 'images').rglob('*')) if (nbs / 'images').is_dir() else []:   # figures the pages link to
+        to = dest / 'images' / img.relative_to(nbs / 'images')
+        if img.is_file() and not (to.exists() and filecmp.cmp(img, to, shallow=False)):
+            to.parent.mkdir(parents=True, exist_ok=True); shutil.copy2(img, to)
     print(f'{len(pages)} notebooks from {nbs} -> {dest}')
     return len(pages)
 

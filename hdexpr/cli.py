@@ -45,7 +45,7 @@ def _train(a):
     if a.test_patient != store.test_patient:
         raise ValueError(f"--test_patient {a.test_patient} but the store {store_dir} was prepared with test patient "
                          f"{store.test_patient} (genes chosen without it); prepare a store for {a.test_patient}")
-    given = {k: getattr(a, k) for k in ('loss', 'encoder', 'epochs', 'batch_size', 'lr', 'use_gradnorm', 'seed')
+    given = {k: getattr(a, k) for k in ('loss', 'encoder', 'encoder_weights', 'epochs', 'batch_size', 'lr', 'use_gradnorm', 'seed')
              if getattr(a, k) is not None}
     cfg = TrainConfig.from_dict({'store': str(store_dir), **given, **_config_overrides(a.set)}, source='hdexpr train')
     out = Path(a.out or Path('runs') / f'{cfg.loss}_{store.test_patient}')
@@ -73,7 +73,8 @@ def _predict(a):
 
 def _reproduce(a):
     from hdexpr.reproduce import QUICK_CONFIG, NotebookFailed, reproduce
-    config = {**(QUICK_CONFIG if a.quick else {}), **{k: getattr(a, k) for k in ('epochs', 'encoder') if getattr(a, k) is not None},
+    config = {**(QUICK_CONFIG if a.quick else {}),
+              **{k: getattr(a, k) for k in ('epochs', 'encoder', 'encoder_weights') if getattr(a, k) is not None},
               **_config_overrides(a.set)}
     try: reproduce(a.out, data_dir=a.data_dir, size='tiny' if a.quick else a.size, seed=a.seed, train_patients=a.train_patients,
                    test_patient=a.test_patient, n_genes=a.n_genes, loocv=a.loocv, config=config)
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--raw_data_dir', default=None, help='a study folder with manifest.csv: prepare --data_dir from it if absent')
     s.add_argument('--test_patient', default='P5'); s.add_argument('--out', default=None, help='run folder (default runs/LOSS_TEST)')
     s.add_argument('--loss', choices=['poisson', 'nb', 'mse'], default=None); s.add_argument('--encoder', default=None)
+    s.add_argument('--encoder_weights', default=None, help='weights file of a gated encoder (else the Hugging Face cache)')
     s.add_argument('--epochs', type=int, default=None); s.add_argument('--batch_size', type=int, default=None)
     s.add_argument('--lr', type=float, default=None); s.add_argument('--seed', type=int, default=None)
     s.add_argument('--use_gradnorm', action=argparse.BooleanOptionalAction, default=None)
@@ -118,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--size', default='default', choices=['tiny', 'default', 'full'], help='synthetic study size (without --data_dir)')
     s.add_argument('--loocv', action='store_true', help='also hold out every other patient once; adds mean ± sd over the folds')
     s.add_argument('--epochs', type=int, default=None); s.add_argument('--encoder', default=None)
+    s.add_argument('--encoder_weights', default=None, help='weights file of a gated encoder (else the Hugging Face cache)')
     s.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE', help='any other TrainConfig field, value as JSON')
     s.add_argument('--seed', type=int, default=0); split(s); s.set_defaults(run=_reproduce)
     s = sub.add_parser('predict', help='2 µm expected counts of a run over a whole H&E slide, as AnnData (.h5ad) and zarr')

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import papermill as pm
+from jupyter_client.manager import AsyncKernelManager
 
 import hdexpr
 from .patches import PatchStore, prepare, read_manifest
@@ -19,7 +22,7 @@ from .train import TrainConfig
 
 # %% auto #0
 __all__ = ['STUDY_LOSSES', 'FIGURE_GENES_DEFAULT', 'STUDY_CONFIG', 'QUICK_CONFIG', 'notebooks_dir', 'NotebookFailed',
-           'run_notebook', 'study_folds', 'reproduce']
+           'IPCKernelManager', 'run_notebook', 'study_folds', 'reproduce']
 
 # %% ../nbs/80_reproduce.ipynb #b97be42d
 def notebooks_dir() -> Path:
@@ -37,6 +40,15 @@ def _stamp(parameters: dict, inputs: Sequence[Path]) -> str:
     files = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) if p.exists() else (str(p), None) for p in map(Path, inputs)]
     return hashlib.sha256(json.dumps([parameters, files], sort_keys=True, default=str).encode()).hexdigest()
 
+class IPCKernelManager(AsyncKernelManager):
+    "A notebook's kernel on Unix sockets in a private folder, not on loopback TCP ports (ipykernel warns about those at every start)."
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.transport, self.ip = 'ipc', str(Path(tempfile.mkdtemp(prefix='hdexpr-kernel-')) / 'kernel')
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart: shutil.rmtree(Path(self.ip).parent, ignore_errors=True)
+
 def run_notebook(notebook: str | Path, out: str | Path, parameters: dict, *, name: str | None = None,
                  inputs: Sequence[str | Path] = ()) -> Path:
     "Execute `notebook` with `parameters` into `<out>/notebooks/<name>`, unless it finished there with the same parameters and inputs."
@@ -46,8 +58,8 @@ def run_notebook(notebook: str | Path, out: str | Path, parameters: dict, *, nam
     stamp = _stamp(parameters, [notebook, *inputs])
     if done.exists() and done.read_text() == stamp and executed.exists(): return executed
     done.unlink(missing_ok=True)
-    try: pm.execute_notebook(notebook, executed, parameters=parameters, cwd=notebook.parent,
-                            kernel_name='python3', language='python', progress_bar=False)
+    try: pm.execute_notebook(notebook, executed, parameters=parameters, cwd=notebook.parent, kernel_name='python3',
+                             language='python', progress_bar=False, kernel_manager_class=IPCKernelManager)
     except pm.PapermillExecutionError as e:
         raise NotebookFailed(f"{name} failed in cell {e.exec_count} with {e.ename}: {e.evalue}; the executed notebook "
                              f"with the traceback is {executed}") from None
