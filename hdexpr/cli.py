@@ -62,8 +62,8 @@ def _evaluate(a):
     print((Path(a.model_dir) / 'metrics.md').read_text())
 
 def _figures(a):
-    from hdexpr.figures import make_figures
-    for path in make_figures(a.model_dir, genes=a.genes, out=a.out or Path(a.model_dir[0]) / 'figures'): print(path)
+    from hdexpr.figures import MOSAIC_GENES, make_figures
+    for path in make_figures(a.model_dir, genes=a.genes or MOSAIC_GENES, out=a.out or Path(a.model_dir[0]) / 'figures'): print(path)
 
 def _predict(a):
     from hdexpr.predict import predict_slide
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--model_dir', required=True); s.set_defaults(run=_evaluate)
     s = sub.add_parser('figures', help='WSI mosaics, one patch at 8/4/2 µm and training curves of one or more runs of a store')
     s.add_argument('--model_dir', required=True, nargs='+', help='run folders trained on the same store (e.g. the Poisson and the MSE run)')
-    s.add_argument('--genes', nargs='+', default=['MT-ATP6', 'PIGR', 'CEACAM5'])
+    s.add_argument('--genes', nargs='+', default=None, help='genes to draw (default: MOSAIC_GENES of hdexpr.figures, MT-ATP6 PIGR CEACAM5)')
     s.add_argument('--out', default=None, help='folder for the PNGs (default: <first model_dir>/figures)'); s.set_defaults(run=_figures)
     s = sub.add_parser('reproduce', help='run the whole study into one results folder')
     s.add_argument('--out', required=True); s.add_argument('--data_dir', default=None)

@@ -18,7 +18,7 @@ from .embeddings import EmbeddingCache, build_embedding_cache
 from .metrics import constant_predictor, evaluate_store, metrics_table, oracle_predictor, train_mean_rate
 from .model import Hist2STDecoder
 from .patches import PatchStore
-from .train import TrainConfig, build_model, expected_counts, load_checkpoint, read_patches
+from .train import TrainConfig, atomic_path, build_model, expected_counts, load_checkpoint, read_patches
 
 # %% auto #0
 __all__ = ['FIGURE_GENES', 'PREDICTOR_LABELS', 'TABLE_RESOLUTIONS', 'TrainedRun', 'read_run', 'load_decoder', 'load_run',
@@ -202,8 +202,7 @@ def loocv_table(fold_results: dict[str, dict[str, dict]], *, resolutions=TABLE_R
 
 def write_table(table: pd.DataFrame, out_dir: str | Path, name: str) -> Path:
     "`table` as `<out_dir>/tables/<name>.md` and `.csv`, each written to a temporary name, then renamed."
-    tables = Path(out_dir) / 'tables'; tables.mkdir(parents=True, exist_ok=True)
+    tables = Path(out_dir) / 'tables'
     for suffix, text in (('.csv', table.to_csv(index=False)), ('.md', table.to_markdown(index=False, floatfmt='.3f') + '\n')):
-        tmp = tables / f'.{name}{suffix}.tmp'
-        tmp.write_text(text); tmp.replace(tables / f'{name}{suffix}')
+        with atomic_path(tables / f'{name}{suffix}') as tmp: tmp.write_text(text)
     return tables / f'{name}.md'

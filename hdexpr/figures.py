@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 from .evaluate import TrainedRun, load_run, predict_in_context, read_run
 from .metrics import MetricAccumulator
 from .sparsity import RESOLUTIONS_UM, pool_mask, sum_pool
-from .train import read_patches
+from .train import atomic_path, read_patches
 
 # %% auto #0
 __all__ = ['LOSS_LABELS', 'TRUTH', 'MOSAIC_GENES', 'BIN_UM', 'PATCH_UM', 'MAP_CMAP', 'TISSUE_CMAP', 'LOSS_UNITS', 'LOG_SCALES_UM',
@@ -302,13 +301,10 @@ def plot_training(runs, *, panel_in: float = 2.6):
 # %% ../nbs/70_figures.ipynb #c6d45778
 def save_figure(fig, path, *, dpi: int = 160) -> Path:
     "Write `fig` as a PNG to `path` through a temporary file renamed into place; close it; return `path`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
+    path = Path(path)
     try:
-        fig.savefig(tmp, format='png', dpi=dpi, bbox_inches='tight')
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True); plt.close(fig)
+        with atomic_path(path) as tmp: fig.savefig(tmp, format='png', dpi=dpi, bbox_inches='tight')
+    finally: plt.close(fig)
     return path
 
 def _file_stem(gene: str) -> str: return re.sub(r'[^A-Za-z0-9._-]', '_', gene)

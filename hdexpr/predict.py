@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -26,13 +25,13 @@ from skimage.filters import threshold_otsu
 from tqdm.auto import tqdm
 
 import hdexpr
-from .encoders import TokenGridEncoder, get_encoder_spec, load_encoder
+from .encoders import TokenGridEncoder, get_encoder_spec, load_encoder, resolve_device
 from .evaluate import load_decoder, read_run
 from .model import Hist2STDecoder
 from .patches import PATCH_BINS, crop_patch_image
 from .sparsity import RESOLUTIONS_UM, sum_pool
 from .synth import bin_barcodes
-from .train import TrainConfig, expected_counts
+from .train import TrainConfig, atomic_path, expected_counts
 from .visium import POSITIONS_FILE, SCALEFACTORS_FILE, BinToPixel, HEImage, iter_tissue_positions, open_sample
 
 # %% auto #0
@@ -281,7 +280,7 @@ def _check_run_files(path: Path, checkpoint: str) -> Path:
 def load_predictor(model_dir: str | Path, *, checkpoint: str = 'best', encoder_weights: str | Path | None = None,
                    device: str | torch.device = 'auto') -> SlidePredictor:
     "The run in `model_dir`, checked (files, genes, encoder vs decoder), with its decoder and encoder on `device` ('auto': CUDA if there is one)."
-    device = torch.device('cuda' if torch.cuda.is_available() else 'cpu') if device == 'auto' else torch.device(device)
+    device = resolve_device(device)
     path = Path(model_dir)
     ckpt = _check_run_files(path, checkpoint)
     cfg, stats, genes = read_run(path)
@@ -369,8 +368,7 @@ def prediction_identity(predictor: SlidePredictor, grid: SlideGrid, params: dict
     return {'model': model, 'image': _stamp(grid.image.path), 'spaceranger': sr, 'params': params}
 
 def _write_json(path: Path, obj: dict):
-    tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
-    tmp.write_text(json.dumps(obj, indent=1)); os.replace(tmp, path)
+    with atomic_path(path) as tmp: tmp.write_text(json.dumps(obj, indent=1))
 
 # %% ../nbs/75_predict.ipynb #995feea1
 def _read_prediction_meta(out: Path) -> dict | None:
@@ -463,29 +461,28 @@ def write_prediction_h5ad(path: str | Path, maps: zarr.Group, grid: SlideGrid, *
     R, C = grid.grid_shape
     band = max(1, min(R, band_bytes // (4 * len(genes) * C)))
     n = int(sum(predicted[r:r + band].sum() for r in range(0, R, band)))
-    for stale in path.parent.glob(f'.{path.name}.tmp-*'): stale.unlink()
-    tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
+    for stale in path.parent.glob(f'.{path.name}.tmp-*'): stale.unlink()   # left by a killed run (`atomic_path` names)
     obs = pd.DataFrame({'array_row': np.zeros(0, np.int32), 'array_col': np.zeros(0, np.int32)}, index=pd.Index([], dtype=str))
     skeleton = ad.AnnData(np.zeros((0, len(genes)), np.float16), obs=obs, var=pd.DataFrame(index=pd.Index(genes, dtype=str)),
                           obsm={'spatial': np.zeros((0, 2))}, uns=uns)
-    skeleton.write_h5ad(tmp)
-    with h5py.File(tmp, 'r+') as f:
-        X = _replace(f, 'X', (n, len(genes)), np.float16)
-        names = _replace(f['obs'], '_index', (n,), h5py.string_dtype())
-        rows, cols = (_replace(f['obs'], k, (n,), np.int32) for k in ('array_row', 'array_col'))
-        xy = _replace(f['obsm'], 'spatial', (n, 2), np.float64)
-        at = 0
-        for r0 in range(0, R, band):
-            rr, cc = np.nonzero(predicted[r0:r0 + band])
-            if not len(rr): continue
-            values = fine[:, r0:r0 + band, :][:, rr, cc]
-            rr = rr + r0
-            py, px = grid.bin_to_pixel(rr, cc)
-            s = slice(at, at + len(rr))
-            X[s], names[s], rows[s], cols[s] = values.T.astype(np.float16), bin_names(grid, rr, cc).astype(object), rr, cc
-            xy[s] = np.column_stack([px, py])
-            at += len(rr)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        skeleton.write_h5ad(tmp)
+        with h5py.File(tmp, 'r+') as f:
+            X = _replace(f, 'X', (n, len(genes)), np.float16)
+            names = _replace(f['obs'], '_index', (n,), h5py.string_dtype())
+            rows, cols = (_replace(f['obs'], k, (n,), np.int32) for k in ('array_row', 'array_col'))
+            xy = _replace(f['obsm'], 'spatial', (n, 2), np.float64)
+            at = 0
+            for r0 in range(0, R, band):
+                rr, cc = np.nonzero(predicted[r0:r0 + band])
+                if not len(rr): continue
+                values = fine[:, r0:r0 + band, :][:, rr, cc]
+                rr = rr + r0
+                py, px = grid.bin_to_pixel(rr, cc)
+                s = slice(at, at + len(rr))
+                X[s], names[s], rows[s], cols[s] = values.T.astype(np.float16), bin_names(grid, rr, cc).astype(object), rr, cc
+                xy[s] = np.column_stack([px, py])
+                at += len(rr)
     return path
 
 # %% ../nbs/75_predict.ipynb #53ecd050

@@ -16,13 +16,14 @@ import papermill as pm
 from jupyter_client.manager import AsyncKernelManager
 
 import hdexpr
+from .figures import MOSAIC_GENES
 from .patches import PatchStore, prepare, read_manifest
 from .synth import make_study
 from .train import TrainConfig
 
 # %% auto #0
-__all__ = ['STUDY_LOSSES', 'FIGURE_GENES_DEFAULT', 'STUDY_CONFIG', 'QUICK_CONFIG', 'notebooks_dir', 'NotebookFailed',
-           'IPCKernelManager', 'run_notebook', 'study_folds', 'reproduce']
+__all__ = ['STUDY_LOSSES', 'STUDY_CONFIG', 'QUICK_CONFIG', 'notebooks_dir', 'NotebookFailed', 'IPCKernelManager', 'run_notebook',
+           'study_folds', 'reproduce']
 
 # %% ../nbs/80_reproduce.ipynb #b97be42d
 def notebooks_dir() -> Path:
@@ -80,7 +81,6 @@ def study_folds(patients: Sequence[str], *, train_patients: Sequence[str], test_
 
 # %% ../nbs/80_reproduce.ipynb #b6c9de76
 STUDY_LOSSES = ('poisson', 'mse')
-FIGURE_GENES_DEFAULT = ('MT-ATP6', 'PIGR', 'CEACAM5')
 STUDY_CONFIG = {}
 QUICK_CONFIG = {'encoder': 'tiny-random', 'epochs': 1, 'batch_size': 4, 'accumulate': 1, 'lr': 3e-3,
                 'decoder': {'hidden_dim': 32, 'n_heads': 2, 'gnn_heads': 2, 'up_dims': [16, 8, 8]}}
@@ -107,7 +107,7 @@ def _figure_genes(store: PatchStore, wanted: Sequence[str], *, n_fallback: int =
 def reproduce(out: str | Path, *, data_dir: str | Path | None = None, size: str = 'default', seed: int = 0,
               train_patients: Sequence[str] = ('P1', 'P2'), test_patient: str = 'P5', n_genes: int = 50,
               loocv: bool = False, losses: Sequence[str] = STUDY_LOSSES, config: dict | None = None,
-              figure_genes: Sequence[str] = FIGURE_GENES_DEFAULT) -> Path:
+              figure_genes: Sequence[str] = MOSAIC_GENES) -> Path:
     "Run the study into `out`: data (synthetic unless `data_dir` holds a manifest), patches, then the notebooks."
     config = {**STUDY_CONFIG, **(config or {})}
     for loss in losses: TrainConfig.from_dict({**config, 'loss': loss}, source='reproduce: the training config')   # before any work

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from .distributed import Dist, close_distributed, init_distributed
 from .embeddings import EmbeddingCache, build_embedding_cache, dihedral, N_VIEWS
-from .encoders import DEFAULT_ENCODER, PRECISIONS, autocast_dtype, maybe_autocast
+from .encoders import DEFAULT_ENCODER, DEVICES, PRECISIONS, autocast_dtype, maybe_autocast
 from .losses import (GradNorm, NegBinomialNLL, clamp_log_rate, masked_mse, multiscale_losses, poisson_nll,
                            zscore, zscore_stats)
 from .metrics import MetricAccumulator
@@ -33,9 +33,9 @@ from .patches import PatchStore
 
 # %% auto #0
 __all__ = ['LOSSES', 'CHECKPOINT_FORMAT', 'RESUMABLE_CHANGES', 'PREFETCH', 'TrainConfig', 'split_patches', 'read_patches',
-           'training_stats', 'epoch_batches', 'build_model', 'expected_counts', 'scale_losses', 'save_atomic',
-           'load_checkpoint', 'rng_state', 'set_rng_state', 'open_run', 'micro_batch_seed', 'step_plan', 'prefetch',
-           'train_epoch', 'validate', 'fit']
+           'training_stats', 'epoch_batches', 'build_model', 'expected_counts', 'scale_losses', 'atomic_path',
+           'save_atomic', 'load_checkpoint', 'rng_state', 'set_rng_state', 'open_run', 'micro_batch_seed', 'step_plan',
+           'prefetch', 'train_epoch', 'validate', 'fit']
 
 # %% ../nbs/50_train.ipynb #0fb9740f
 LOSSES = ('poisson', 'nb', 'mse')
@@ -73,8 +73,8 @@ class TrainConfig:
             need(isinstance(getattr(self, k), int) and getattr(self, k) >= 1, f'{k} must be an int >= 1, got {getattr(self, k)!r}')
         need(self.lr > 0, f'lr must be > 0, got {self.lr}')
         need(0 < self.val_fraction < 1, f'val_fraction must be in (0, 1), got {self.val_fraction}')
-        need(self.device in ('auto', 'cpu', 'cuda') or str(self.device).startswith('cuda:'),
-             f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        need(self.device in DEVICES or str(self.device).startswith('cuda:'),
+             f"device must be {', '.join(map(repr, DEVICES))} or 'cuda:N', got {self.device!r}")
         need(self.precision in PRECISIONS, f'precision must be one of {PRECISIONS}, got {self.precision!r}')
         allowed = {f.name for f in fields(DecoderConfig)} - {'in_dim', 'n_genes', 'head'}
         bad = sorted(set(self.decoder) - allowed)
@@ -173,12 +173,20 @@ def scale_losses(out: torch.Tensor, counts: torch.Tensor, mask: torch.Tensor, *,
 # %% ../nbs/50_train.ipynb #5613b067
 CHECKPOINT_FORMAT = 1
 
+@contextlib.contextmanager
+def atomic_path(path: str | Path):
+    """A temporary path beside `path` (`.<name>.tmp-<pid>`) to write to: renamed over `path` when the block
+    finishes, removed when it raises, so `path` is either the old file or the whole new one."""
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally: tmp.unlink(missing_ok=True)
+
 def save_atomic(obj, path: Path) -> None:
     "`torch.save` to a temporary file beside `path`, then rename it over `path`."
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp: torch.save(obj, tmp)
 
 def load_checkpoint(path: Path) -> dict:
     "A checkpoint written by `fit`, or a clear error when it is missing or unreadable."
@@ -351,10 +359,8 @@ def validate(model, loss_module, *, store, cache, ids, cfg: TrainConfig, stats: 
 
 # %% ../nbs/50_train.ipynb #e24b49b6
 def _write_log(out: Path, rows: list[dict]) -> None:
-    tmp = out / '.log.csv.tmp'
-    with open(tmp, 'w', newline='') as f:
+    with atomic_path(out / 'log.csv') as tmp, open(tmp, 'w', newline='') as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0])); w.writeheader(); w.writerows(rows)
-    os.replace(tmp, out / 'log.csv')
 
 def _setup(cfg: TrainConfig, out: Path, store: PatchStore, *, resume: bool, progress: bool, dist: Dist):
     "Rank 0 checks the run folder, builds the embedding cache and the split; every rank gets the cache and the statistics."
@@ -454,10 +460,3 @@ def _save_epoch(out: Path, model, loss_module, gradnorm, optimizer, scheduler, s
                  'scheduler': scheduler.state_dict(), 'gradnorm': None if gradnorm is None else gradnorm.state_dict(),
                  'loss_module': loss_state, 'rng': rng_state(), 'state': state}, out / 'checkpoints' / 'last.pt')
     _write_log(out, state['log'])
-
-# %% ../nbs/50_train.ipynb #315df8df
-def _same_run(a: Path, b: Path) -> bool:
-    "Both runs have the same log (timings aside) and the same best weights."
-    la, lb = (pd.read_csv(r / 'log.csv').drop(columns='seconds') for r in (a, b))
-    wa, wb = (load_checkpoint(r / 'checkpoints' / 'best.pt')['model'] for r in (a, b))
-    return la.equals(lb) and all(torch.equal(wa[k], wb[k]) for k in wa)
