@@ -172,7 +172,7 @@ def bench_prepare_section(a, work: Path) -> dict:
 # ---------------------------------------------------------------- predict
 def bench_predict_section(a, work: Path) -> dict:
     if importlib.util.find_spec('hdexpr.predict') is None or not (BENCH / 'predict_slide.py').exists():
-        return {'status': 'not available', 'reason': 'hdexpr.predict (nbs/75_predict.ipynb) or bench/predict_slide.py is not here yet'}
+        return {'status': 'not available', 'reason': 'hdexpr.predict (nbs/82_predict.ipynb) or bench/predict_slide.py is not here yet'}
     from predict_slide import bench_predict, bench_run, bench_slide
     size = 'tiny' if a.quick else 'default'
     tiny_store(work)
@@ -235,7 +235,7 @@ def bench_ddp(a, work: Path) -> dict:
     if epoch('2x1') < epoch('1x2'):
         note += (f' Here 2 × 1 was faster than 1 × 2 all the same: the machine was busy (load average {load:.1f} on '
                  f'{os.cpu_count()} cores), and the two OpenMP threads of one process wait on each other whenever another '
-                 'process holds a core (nbs/20_encoders.ipynb sees the same ~4× drop); single-threaded processes do not.')
+                 'process holds a core (nbs/30_encoders.ipynb sees the same ~4× drop); single-threaded processes do not.')
     return {'backend': 'gloo (CPU)', 'study': 'tiny', 'encoder': 'tiny-random',
             'decoder': 'small (hidden 32)' if a.quick else 'default (hidden 256)',
             'global_batch': f'{cfg.batch_size} x {cfg.accumulate} = {cfg.batch_size * cfg.accumulate} patches per step',
