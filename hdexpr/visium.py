@@ -21,14 +21,15 @@ import tifffile
 import zarr
 
 # %% auto #0
-__all__ = ['BINNED_SUBDIR', 'COUNTS_FILE', 'POSITIONS_FILE', 'SCALEFACTORS_FILE', 'POSITION_COLUMNS', 'POSITION_DTYPES',
+__all__ = ['BIN_UM', 'BINNED_SUBDIR', 'COUNTS_FILE', 'POSITIONS_FILE', 'SCALEFACTORS_FILE', 'POSITION_COLUMNS', 'POSITION_DTYPES',
            'VisiumFormatError', 'find_binned_dir', 'read_scalefactors', 'read_tissue_positions',
            'iter_tissue_positions', 'BinToPixel', 'read_features', 'read_barcodes', 'iter_count_chunks', 'gene_index',
            'read_counts', 'parse_bin_barcodes', 'barcode_bins', 'HEImage', 'scan_tissue_positions', 'VisiumHDSample',
            'open_sample']
 
 # %% ../nbs/01_visium.ipynb #4f00f03c
-BINNED_SUBDIR = Path('binned_outputs') / 'square_002um'
+BIN_UM = 2   # side of a Visium HD bin in µm: the resolution everything in hdexpr is counted in
+BINNED_SUBDIR = Path('binned_outputs') / f'square_{BIN_UM:03d}um'
 COUNTS_FILE = 'filtered_feature_bc_matrix.h5'
 POSITIONS_FILE = Path('spatial') / 'tissue_positions.parquet'
 SCALEFACTORS_FILE = Path('spatial') / 'scalefactors_json.json'
@@ -61,8 +62,8 @@ def read_scalefactors(binned_dir: str | Path) -> dict:
     except json.JSONDecodeError as e: raise VisiumFormatError(f"{path} is not valid JSON ({e})") from e
     for key in ('bin_size_um', 'microns_per_pixel'):
         if key not in sf: raise VisiumFormatError(f"{path} lacks '{key}'; Space Ranger 3+ writes it for binned outputs")
-    if not np.isclose(sf['bin_size_um'], 2.0):
-        raise VisiumFormatError(f"{path} has bin_size_um={sf['bin_size_um']}, expected 2: point hdexpr at binned_outputs/square_002um")
+    if not np.isclose(sf['bin_size_um'], BIN_UM):
+        raise VisiumFormatError(f"{path} has bin_size_um={sf['bin_size_um']}, expected {BIN_UM}: point hdexpr at binned_outputs/square_002um")
     if not sf['microns_per_pixel'] > 0: raise VisiumFormatError(f"{path} has microns_per_pixel={sf['microns_per_pixel']}, expected > 0")
     return sf
 
