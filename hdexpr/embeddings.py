@@ -5,11 +5,7 @@
 # %% ../nbs/31_embeddings.ipynb #68d90d07
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -18,47 +14,21 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 from .encoders import autocast_dtype, load_encoder, resolve_device
-from .patches import PatchStore
+from .folders import atomic_dir, claim_folder, mark_folder, read_marker
+from .patches import N_VIEWS, PatchStore, dihedral
 
 # %% auto #0
-__all__ = ['N_VIEWS', 'CACHE_KIND', 'CACHE_FORMAT', 'dihedral', 'dihedral_inverse', 'build_embedding_cache', 'EmbeddingCache']
+__all__ = ['CACHE_KIND', 'CACHE_FORMAT', 'CACHE_FILE', 'build_embedding_cache', 'EmbeddingCache']
 
 # %% ../nbs/31_embeddings.ipynb #403f54f5
-N_VIEWS = 8   # the dihedral group of the square: 4 rotations × (no flip, flip)
-
-def _check_view(k) -> int:
-    if not (isinstance(k, (int, np.integer)) and 0 <= k < N_VIEWS):
-        raise ValueError(f"dihedral: view k must be an int in 0..{N_VIEWS - 1}, got {k!r}")
-    return int(k)
-
-def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
-    """View `k` of `x`: flip the last axis if `k >= 4`, then rotate `k % 4` quarter turns.
-
-    Shapes: x (..., H, W) -> (..., W, H) for odd `k % 4`, else (..., H, W)"""
-    k = _check_view(k)
-    if k >= 4: x = x.flip(-1)
-    return torch.rot90(x, k % 4, dims=(-2, -1))
-
-def dihedral_inverse(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Undo `dihedral(·, k)`: `dihedral_inverse(dihedral(x, k), k) == x`.
-
-    Shapes: x (..., H, W) -> (..., W, H) for odd `k % 4`, else (..., H, W)"""
-    k = _check_view(k)
-    x = torch.rot90(x, -(k % 4), dims=(-2, -1))
-    return x.flip(-1) if k >= 4 else x
-
-# %% ../nbs/31_embeddings.ipynb #381e6f83
 CACHE_KIND = 'hdexpr.EmbeddingCache'
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+CACHE_FILE = 'cache.json'   # the cache's marker: kind, identity (its key), shape
 
 def _cache_key(store_key: str, encoder: str, weights, *, autocast: torch.dtype | None = None) -> dict:
-    return {'kind': CACHE_KIND, 'format': CACHE_FORMAT, 'store_key': store_key, 'encoder': encoder,
+    return {'format': CACHE_FORMAT, 'store_key': store_key, 'encoder': encoder,
             'weights': None if weights is None else str(Path(weights).resolve()),
             'autocast': None if autocast is None else str(autocast).removeprefix('torch.')}
-
-def _read_meta(path: Path) -> dict | None:
-    try: return json.loads((path / 'cache.json').read_text())
-    except (FileNotFoundError, json.JSONDecodeError): return None
 
 def _images_as_float(images: np.ndarray) -> torch.Tensor:
     "uint8 (B, H, W, 3) patches as float (B, 3, H, W) in [0, 1]."
@@ -71,7 +41,7 @@ def _encode_views(encoder, images: torch.Tensor) -> torch.Tensor:
     Shapes: images (B, 3, 224, 224) in [0, 1] -> (B, 8, C, 16, 16) float32"""
     return torch.stack([encoder(dihedral(images, k).contiguous()) for k in range(N_VIEWS)], 1)
 
-def _write_cache(path: Path, store: PatchStore, encoder, meta: dict, *, batch_size: int, progress: bool):
+def _write_cache(path: Path, store: PatchStore, encoder, key: dict, *, batch_size: int, progress: bool):
     n, c, g = len(store), encoder.spec.dim, encoder.spec.grid
     device = encoder.mean.device
     tokens = zarr.create_array(path / 'tokens.zarr', shape=(n, N_VIEWS, c, g, g), chunks=(1, 1, c, g, g), dtype='float16')
@@ -82,7 +52,7 @@ def _write_cache(path: Path, store: PatchStore, encoder, meta: dict, *, batch_si
             if device.type == 'cuda': images = images.pin_memory().to(device, non_blocking=True)
             tokens[i:j] = _encode_views(encoder, images).half().cpu().numpy()
             bar.update(j - i)
-    (path / 'cache.json').write_text(json.dumps({**meta, 'n_patches': n, 'dim': c, 'grid': g, 'views': N_VIEWS}, indent=1))
+    mark_folder(path, CACHE_KIND, key, marker=CACHE_FILE, n_patches=n, dim=c, grid=g, views=N_VIEWS)
 
 # %% ../nbs/31_embeddings.ipynb #44c831af
 def build_embedding_cache(store: PatchStore | str | Path, encoder_name: str, out: str | Path | None = None, *,
@@ -96,19 +66,11 @@ def build_embedding_cache(store: PatchStore | str | Path, encoder_name: str, out
     store = store if isinstance(store, PatchStore) else PatchStore(store)
     out = Path(out) if out is not None else store.path / 'embeddings' / encoder_name
     device = resolve_device(device)
-    meta = _cache_key(store.key, encoder_name, weights, autocast=autocast_dtype(precision, device))
-    old = _read_meta(out)
-    if old is not None and all(old.get(k) == v for k, v in meta.items()): return EmbeddingCache(out, store=store)
-    if out.exists() and any(out.iterdir()) and old is None:
-        raise FileExistsError(f"{out} already holds files that are not an embedding cache (no readable cache.json); "
-                              "pass another `out`, or empty that folder")
+    key = _cache_key(store.key, encoder_name, weights, autocast=autocast_dtype(precision, device))
+    if claim_folder(out, CACHE_KIND, key, overwrite=True, marker=CACHE_FILE, what='embedding cache') is not None:
+        return EmbeddingCache(out, store=store)
     encoder = load_encoder(encoder_name, weights=weights, device=device, precision=precision)
-    tmp = out.parent / f'.{out.name}.tmp-{os.getpid()}'
-    shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
-    try: _write_cache(tmp, store, encoder, meta, batch_size=batch_size, progress=progress)
-    except BaseException: shutil.rmtree(tmp, ignore_errors=True); raise
-    if out.exists(): shutil.rmtree(out)
-    tmp.rename(out)
+    with atomic_dir(out) as tmp: _write_cache(tmp, store, encoder, key, batch_size=batch_size, progress=progress)
     return EmbeddingCache(out, store=store)
 
 # %% ../nbs/31_embeddings.ipynb #bd7adc5c
@@ -116,8 +78,8 @@ class EmbeddingCache:
     "Token grids of every patch of a store in all 8 dihedral views, as written by `build_embedding_cache`."
     def __init__(self, path: str | Path, *, store: PatchStore | None = None):
         self.path = Path(path)
-        self.meta = _read_meta(self.path)
-        if self.meta is None or self.meta.get('kind') != CACHE_KIND:
+        self.meta = read_marker(self.path, marker=CACHE_FILE)
+        if self.meta is None or self.meta['kind'] != CACHE_KIND:
             raise FileNotFoundError(f"{self.path} is not an embedding cache (no cache.json of kind {CACHE_KIND!r}); "
                                     "build one with build_embedding_cache(store, encoder_name)")
         if store is not None and store.key != self.store_key:
@@ -126,8 +88,9 @@ class EmbeddingCache:
                              f"build_embedding_cache(store, {self.encoder!r})")
         self.tokens = zarr.open_array(self.path / 'tokens.zarr', mode='r')
 
-    encoder = property(lambda self: self.meta['encoder'], doc="Name of the encoder the tokens come from.")
-    store_key = property(lambda self: self.meta['store_key'], doc="Fingerprint of the patch store the tokens come from.")
+    key = property(lambda self: self.meta['identity'], doc="What the tokens were made from: store, encoder, weights, autocast.")
+    encoder = property(lambda self: self.key['encoder'], doc="Name of the encoder the tokens come from.")
+    store_key = property(lambda self: self.key['store_key'], doc="Fingerprint of the patch store the tokens come from.")
     dim = property(lambda self: self.meta['dim'], doc="C, the token dimension.")
     def __len__(self): return self.meta['n_patches']
     def __repr__(self): return f"EmbeddingCache({self.path}, {len(self)} patches × {N_VIEWS} views, {self.encoder}, C={self.dim})"

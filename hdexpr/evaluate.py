@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,74 +13,24 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .embeddings import EmbeddingCache, build_embedding_cache
+from .folders import read_marker, write_atomic
 from .metrics import constant_predictor, evaluate_store, metrics_table, oracle_predictor, train_mean_rate
-from .model import Hist2STDecoder
-from .patches import PatchStore
-from .train import TrainConfig, atomic_path, build_model, expected_counts, load_checkpoint, read_patches
+from .patches import read_patches
+from .runs import RUN_FILE, Run, read_run
 
 # %% auto #0
-__all__ = ['FIGURE_GENES', 'PREDICTOR_LABELS', 'TABLE_RESOLUTIONS', 'TrainedRun', 'read_run', 'load_decoder', 'load_run',
-           'predict_patches', 'patch_context', 'predict_in_context', 'per_gene_table', 'evaluate_run', 'study_results',
-           'loss_by_resolution_table', 'per_gene_study_table', 'summary_study_table', 'loocv_table', 'write_table']
+__all__ = ['FIGURE_GENES', 'PREDICTOR_LABELS', 'TABLE_RESOLUTIONS', 'predict_patches', 'patch_context', 'predict_in_context',
+           'per_gene_table', 'evaluate_run', 'study_results', 'loss_by_resolution_table', 'per_gene_study_table',
+           'summary_study_table', 'loocv_table', 'write_table']
 
 # %% ../nbs/70_evaluate.ipynb #9a9b3adc
-@dataclass
-class TrainedRun:
-    "A run folder loaded for prediction: its config, statistics, store, cache and model in eval mode."
-    path: Path
-    config: TrainConfig
-    stats: dict
-    store: PatchStore
-    cache: EmbeddingCache
-    model: Hist2STDecoder
-    epoch: int
-
-def read_run(path: str | Path) -> tuple[TrainConfig, dict, list[str]]:
-    "The config, training statistics and genes of the run folder `path`, each checked."
-    path = Path(path)
-    if not (path / 'config.json').exists():
-        raise FileNotFoundError(f'{path} is not a training run (no config.json); train one with `hdexpr train`')
-    cfg = TrainConfig.from_dict(json.loads((path / 'config.json').read_text()), source=str(path / 'config.json'))
-    stats = json.loads((path / 'stats.json').read_text())
-    genes = (path / 'genes.txt').read_text().split()
-    if len(genes) != len(stats['mean']):
-        raise ValueError(f'{path}/genes.txt lists {len(genes)} genes but stats.json has statistics for '
-                         f'{len(stats["mean"])}; the run folder is inconsistent: train the run again')
-    return cfg, stats, genes
-
-def load_decoder(path: str | Path, *, checkpoint: str = 'best') -> tuple[Hist2STDecoder, int]:
-    "The decoder of the run in `path` with the weights of `checkpoints/<checkpoint>.pt`, in eval mode, and its epoch."
-    path = Path(path)
-    cfg, stats, _ = read_run(path)
-    ckpt = load_checkpoint(path / 'checkpoints' / f'{checkpoint}.pt')
-    model, _ = build_model(cfg, in_dim=ckpt['model']['proj.weight'].shape[1], stats=stats)
-    model.load_state_dict(ckpt['model'])
-    return model.eval(), ckpt['epoch']
-
-def load_run(path: str | Path, *, checkpoint: str = 'best') -> TrainedRun:
-    "The run in folder `path` with the weights of `checkpoints/<checkpoint>.pt`, its store and embedding cache."
-    path = Path(path)
-    cfg, stats, genes = read_run(path)
-    store = PatchStore(cfg.store)
-    if genes != store.genes:
-        raise ValueError(f'{path}/genes.txt ({len(genes)} genes) differs from the genes of its store {store.path} '
-                         f'({len(store.genes)}); the store was re-prepared: train the run again')
-    cache = build_embedding_cache(store, cfg.encoder, weights=cfg.encoder_weights, progress=False)
-    model, epoch = load_decoder(path, checkpoint=checkpoint)
-    if model.config.in_dim != cache.dim:
-        raise ValueError(f'{path} was trained on {model.config.in_dim}-d tokens but encoder {cfg.encoder!r} gives {cache.dim}-d ones')
-    return TrainedRun(path, cfg, stats, store, cache, model, epoch)
-
-# %% ../nbs/70_evaluate.ipynb #627db707
 @torch.no_grad()
-def predict_patches(run: TrainedRun, ids) -> torch.Tensor:
-    """Expected counts per 2 µm bin of patches `ids` (view 0), predicted together as one graph batch.
+def predict_patches(run: Run, ids) -> torch.Tensor:
+    """Expected counts per 2 µm bin of patches `ids` of the run's store (view 0), predicted together as one graph batch.
 
     Shapes: ids (B,) -> (B, G, 128, 128)"""
-    b = read_patches(run.store, ids, image=run.model.config.image_branch)
-    out = run.model(run.cache.get(ids, 0), slide=b['slide'], grid_rc=b['grid_rc'], image=b.get('image'))
-    return expected_counts(out, loss=run.config.loss, stats=run.stats)
+    b = read_patches(run.store, ids, image=run.decoder.config.image_branch)
+    return run.expected_counts(run.decoder(run.cache.get(ids, 0), slide=b['slide'], grid_rc=b['grid_rc'], image=b.get('image')))
 
 # %% ../nbs/70_evaluate.ipynb #5e79b392
 def patch_context(store, ids, *, hops: int) -> np.ndarray:
@@ -94,11 +43,11 @@ def patch_context(store, ids, *, hops: int) -> np.ndarray:
     return np.sort(p.patch_id.to_numpy()[keep])
 
 @torch.no_grad()
-def predict_in_context(run: TrainedRun, ids, *, max_batch: int = 64) -> torch.Tensor:
+def predict_in_context(run: Run, ids, *, max_batch: int = 64) -> torch.Tensor:
     """Expected counts of patches `ids`, each predicted with its slide neighbours up to the GNN's depth, as on the whole slide.
 
     Shapes: ids (B,) -> (B, G, 128, 128)"""
-    ids, hops = [int(i) for i in ids], run.model.config.n_gnn_layers
+    ids, hops = [int(i) for i in ids], run.decoder.config.n_gnn_layers
     out, group = {}, []
     def flush():
         ctx = patch_context(run.store, group, hops=hops).tolist()
@@ -118,22 +67,22 @@ def per_gene_table(results: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame([dict(model=name, gene=g, resolution=r, **v) for name, m in results.items()
                          for g, by_res in m['genes'].items() for r, v in by_res.items()])
 
-def evaluate_run(path: str | Path, *, batch: int = 8, progress: bool = True) -> dict:
-    "Score the run in `path` and its baselines on the test patient; write the metric files; return all metrics by predictor."
-    run = load_run(path)
+def evaluate_run(model_dir: str | Path, *, batch: int = 8, progress: bool = True) -> dict:
+    "Score the run in `model_dir` and its baselines on its store's test patient; write the metric files; return all metrics by predictor."
+    run = read_run(model_dir)
     store = run.store
     predictors = {'model': lambda ids: predict_in_context(run, ids),
                   'constant': constant_predictor(train_mean_rate(store))}
     if store.true_rate is not None: predictors['oracle'] = oracle_predictor(store)
     results = {name: evaluate_store(store, predict, batch=batch)
                for name, predict in tqdm(predictors.items(), desc='evaluating', disable=not progress)}
-    run.path.joinpath('best_metrics.json').write_text(json.dumps({**results['model'], 'epoch': run.epoch}, indent=1))
-    run.path.joinpath('baselines.json').write_text(json.dumps({k: v for k, v in results.items() if k != 'model'}, indent=1))
-    per_gene_table(results).to_csv(run.path / 'per_gene.csv', index=False)
     shown = [g for g in FIGURE_GENES if g in store.genes]
-    run.path.joinpath('visualization_metrics.json').write_text(json.dumps(
-        {name: {g: m['genes'][g] for g in shown} for name, m in results.items()}, indent=1))
-    run.path.joinpath('metrics.md').write_text(metrics_table(results).round(4).to_markdown() + '\n')
+    files = {'best_metrics.json': json.dumps({**results['model'], 'epoch': run.epoch}, indent=1),
+             'baselines.json': json.dumps({k: v for k, v in results.items() if k != 'model'}, indent=1),
+             'per_gene.csv': per_gene_table(results).to_csv(index=False),
+             'visualization_metrics.json': json.dumps({name: {g: m['genes'][g] for g in shown} for name, m in results.items()}, indent=1),
+             'metrics.md': metrics_table(results).round(4).to_markdown() + '\n'}
+    for name, text in files.items(): write_atomic(run.path / name, text)
     return results
 
 # %% ../nbs/70_evaluate.ipynb #121770bc
@@ -148,7 +97,7 @@ def study_results(runs: dict[str, str | Path], *, progress: bool = True) -> dict
     results, baselines, store_key = {}, {}, None
     for name, path in runs.items():
         scored = evaluate_run(path, progress=progress)
-        key = json.loads((Path(path) / 'run.json').read_text())['store_key']
+        key = read_marker(path, marker=RUN_FILE)['identity']['store_key']
         if store_key not in (None, key):
             raise ValueError(f'study_results: run {path} was trained on another patch store than {list(runs.values())[0]}; '
                              'the runs of one fold must share their store (same genes, same test patches)')
@@ -203,6 +152,5 @@ def loocv_table(fold_results: dict[str, dict[str, dict]], *, resolutions=TABLE_R
 def write_table(table: pd.DataFrame, out_dir: str | Path, name: str) -> Path:
     "`table` as `<out_dir>/tables/<name>.md` and `.csv`, each written to a temporary name, then renamed."
     tables = Path(out_dir) / 'tables'
-    for suffix, text in (('.csv', table.to_csv(index=False)), ('.md', table.to_markdown(index=False, floatfmt='.3f') + '\n')):
-        with atomic_path(tables / f'{name}{suffix}') as tmp: tmp.write_text(text)
-    return tables / f'{name}.md'
+    write_atomic(tables / f'{name}.csv', table.to_csv(index=False))
+    return write_atomic(tables / f'{name}.md', table.to_markdown(index=False, floatfmt='.3f') + '\n')

@@ -20,27 +20,30 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Rectangle
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
-from .evaluate import TrainedRun, load_run, predict_in_context, read_run
+from .evaluate import predict_in_context
+from .folders import atomic_path
 from .metrics import MetricAccumulator
+from .patches import PATCH_UM, read_patches
+from .runs import Run, read_run
 from .sparsity import RESOLUTIONS_UM, pool_mask, sum_pool
-from .train import atomic_path, read_patches
+from .visium import BIN_UM
 
 # %% auto #0
-__all__ = ['LOSS_LABELS', 'TRUTH', 'MOSAIC_GENES', 'BIN_UM', 'PATCH_UM', 'MAP_CMAP', 'TISSUE_CMAP', 'LOSS_UNITS', 'LOG_SCALES_UM',
-           'run_labels', 'load_runs', 'gene_index', 'top_patches', 'masked_maps', 'gene_metrics', 'Mosaic',
-           'wsi_mosaic', 'colour_range', 'plot_mosaic', 'PatchViews', 'patch_views', 'plot_patch', 'read_log',
-           'best_epoch', 'plot_training', 'save_figure', 'make_figures']
+__all__ = ['LOSS_LABELS', 'TRUTH', 'MOSAIC_GENES', 'MAP_CMAP', 'TISSUE_CMAP', 'LOSS_UNITS', 'run_labels', 'load_runs',
+           'gene_position', 'top_patches', 'masked_maps', 'gene_metrics', 'Mosaic', 'wsi_mosaic', 'colour_range',
+           'plot_mosaic', 'PatchViews', 'patch_views', 'plot_patch', 'read_log', 'best_epoch', 'plot_training',
+           'save_figure', 'make_figures']
 
 # %% ../nbs/71_figures.ipynb #b3bd46c3
 LOSS_LABELS = {'poisson': 'Poisson', 'nb': 'NB', 'mse': 'MSE'}
 TRUTH = 'Truth'   # the panel of observed counts
 MOSAIC_GENES = ('MT-ATP6', 'PIGR', 'CEACAM5')   # drawn when no genes are asked for
 
-def _run_path(run) -> Path: return run.path if isinstance(run, TrainedRun) else Path(run)
-def _run_loss(run) -> str: return run.config.loss if isinstance(run, TrainedRun) else read_run(run)[0].loss
+def _run_path(run) -> Path: return run.path if isinstance(run, Run) else Path(run)
+def _run_loss(run) -> str: return (run if isinstance(run, Run) else read_run(run)).config.loss
 
 def run_labels(runs: Sequence) -> dict:
-    "Name → run for runs given as folders or `TrainedRun`s: their loss ('Poisson', 'MSE'), with the folder name where two share one."
+    "Name → run for runs given as folders or `Run`s: their loss ('Poisson', 'MSE'), with the folder name where two share one."
     labels = [LOSS_LABELS[_run_loss(r)] for r in runs]
     names = [f'{l} ({_run_path(r).name})' if labels.count(l) > 1 else l for l, r in zip(labels, runs)]
     if len(set(names)) < len(names):
@@ -55,9 +58,9 @@ def _named(runs) -> dict:
     if TRUTH in runs: raise ValueError(f'{TRUTH!r} names the panel of observed counts; call the run something else')
     return runs
 
-def load_runs(runs) -> dict[str, TrainedRun]:
+def load_runs(runs) -> dict[str, Run]:
     "Runs by name, loaded where given as folders, checked to share one `PatchStore`."
-    loaded = {name: r if isinstance(r, TrainedRun) else load_run(r) for name, r in _named(runs).items()}
+    loaded = {name: r if isinstance(r, Run) else read_run(r) for name, r in _named(runs).items()}
     (first, ref), *rest = loaded.items()
     for name, r in rest:
         if r.store.key != ref.store.key:
@@ -67,7 +70,7 @@ def load_runs(runs) -> dict[str, TrainedRun]:
     return loaded
 
 # %% ../nbs/71_figures.ipynb #a907e258
-def gene_index(genes: Sequence[str], gene: str) -> int:
+def gene_position(genes: Sequence[str], gene: str) -> int:
     "Position of `gene` in `genes`, with an error that lists some of them when it is absent."
     genes = list(genes)
     if gene not in genes:
@@ -79,15 +82,13 @@ def gene_index(genes: Sequence[str], gene: str) -> int:
 # %% ../nbs/71_figures.ipynb #38cc957c
 def top_patches(store, gene: str, *, n: int = 36, min_umi: int = 50) -> np.ndarray:
     "Ids of the (at most) `n` test-patient patches with the most UMI of `gene`, more than `min_umi`, in slide order."
-    g = gene_index(store.genes, gene)
+    g = gene_position(store.genes, gene)
     test = store.patches[store.patches.patient == store.test_patient]
     umi = np.array([int(store.counts[int(i), g].sum()) for i in test.patch_id], dtype=np.int64)
     top = test.assign(umi=umi)[umi > min_umi].sort_values(['umi', 'patch_id'], ascending=[False, True]).head(n)
     return top.sort_values(['sample_id', 'grid_row', 'grid_col']).patch_id.to_numpy()
 
 # %% ../nbs/71_figures.ipynb #a0089f72
-BIN_UM, PATCH_UM = 2, 256
-
 def masked_maps(x: torch.Tensor, mask: torch.Tensor, factor: int) -> np.ndarray:
     """Maps sum-pooled by `factor`, NaN on coarse bins not wholly in tissue.
 
@@ -133,11 +134,11 @@ def wsi_mosaic(runs, gene: str, *, n: int = 36, min_umi: int = 50, resolution_um
     if not len(ids): raise ValueError(f'no test-patient ({store.test_patient}) patch has more than {min_umi} UMI of {gene}; '
                                       'lower min_umi or choose another gene')
     b, f = read_patches(store, ids), resolution_um // BIN_UM
-    counts, mask = b['counts'][:, [gene_index(store.genes, gene)]], b['mask']
+    counts, mask = b['counts'][:, [gene_position(store.genes, gene)]], b['mask']
     cols = math.ceil(math.sqrt(len(ids))); grid = (math.ceil(len(ids) / cols), cols)
     maps, metrics = {TRUTH: _tile(masked_maps(counts[:, 0], mask, f), grid)}, {}
     for name, run in runs.items():
-        pred = predict_in_context(run, ids)[:, [gene_index(run.store.genes, gene)]]
+        pred = predict_in_context(run, ids)[:, [gene_position(run.store.genes, gene)]]
         maps[name] = _tile(masked_maps(pred[:, 0], mask, f), grid)
         metrics[name] = gene_metrics(pred, counts, mask, gene, [resolution_um])[f'{resolution_um}um']
     return Mosaic(gene, ids, grid, resolution_um, maps, metrics, n, min_umi, store.test_patient)
@@ -208,12 +209,12 @@ def patch_views(runs, gene: str, patch_id: int | None = None, *, resolutions: Se
     store = next(iter(runs.values())).store
     pid = int(top_patches(store, gene, n=1, min_umi=-1)[0]) if patch_id is None else int(patch_id)
     if pid not in set(store.patches.patch_id): raise ValueError(f'patch {pid} is not in {store.path} ({len(store)} patches)')
-    b, g = read_patches(store, [pid]), gene_index(store.genes, gene)
+    b, g = read_patches(store, [pid]), gene_position(store.genes, gene)
     counts, mask = b['counts'][:, [g]], b['mask']
     views = lambda x: {r: masked_maps(x[:, 0], mask, r // BIN_UM)[0] for r in resolutions}
     maps, metrics = {TRUTH: views(counts)}, {}
     for name, run in runs.items():
-        pred = predict_in_context(run, [pid])[:, [gene_index(run.store.genes, gene)]]
+        pred = predict_in_context(run, [pid])[:, [gene_position(run.store.genes, gene)]]
         maps[name], metrics[name] = views(pred), gene_metrics(pred, counts, mask, gene, sorted(resolutions))
     row = store.patches.set_index('patch_id').loc[pid]
     return PatchViews(gene, pid, f'{row.sample_id}, grid row {row.grid_row}, col {row.grid_col}', np.asarray(store.images[pid]),
@@ -244,7 +245,6 @@ def plot_patch(v: PatchViews, *, panel_in: float = 2.8):
 
 # %% ../nbs/71_figures.ipynb #1d000dbe
 LOSS_UNITS = {'poisson': 'Poisson NLL (no log k!)', 'nb': 'NB NLL', 'mse': 'MSE on z-scores'}
-LOG_SCALES_UM = (2, 4, 8, 16)
 
 def read_log(path) -> pd.DataFrame:
     "The `log.csv` of the run folder `path`, checked for the columns the figure draws."
@@ -264,20 +264,20 @@ def best_epoch(log: pd.DataFrame) -> int | None:
 def plot_training(runs, *, panel_in: float = 2.6):
     "Per run (rows): loss at each scale, GradNorm weights, validation PCC with the best epoch; returns (figure, {label: axes})."
     runs = _named(runs)
-    cols = [f'loss {s} µm' for s in LOG_SCALES_UM] + ['weights', 'val PCC']
+    cols = [f'loss {s} µm' for s in RESOLUTIONS_UM] + ['weights', 'val PCC']
     fig, axd = plt.subplot_mosaic([[f'{n}: {c}' for c in cols] for n in runs], figsize=(panel_in * len(cols), panel_in * len(runs) + 0.8),
                                   layout='constrained')
     pcc_axes = [axd[f'{n}: val PCC'] for n in runs]
     for n, run in runs.items():
         log, loss = read_log(_run_path(run)), _run_loss(run)
-        for s in LOG_SCALES_UM:
+        for s in RESOLUTIONS_UM:
             ax, col = axd[f'{n}: loss {s} µm'], f'loss_{s}um'
             if col in log and log[col].notna().any(): ax.plot(log.epoch, log[col], 'o-', ms=3, color='C0')
             else: ax.text(0.5, 0.5, 'not trained\nat this scale', ha='center', va='center', transform=ax.transAxes, color='0.4')
             ax.set_title(f'{n}: loss at {s} µm', fontsize=10)
         axd[f'{n}: loss 2 µm'].set_ylabel(LOSS_UNITS[loss])
         ax = axd[f'{n}: weights']
-        for i, s in enumerate(LOG_SCALES_UM):
+        for i, s in enumerate(RESOLUTIONS_UM):
             if f'weight_{s}um' in log:   # dashes tell apart scales whose weights coincide
                 ax.plot(log.epoch, log[f'weight_{s}um'], marker='o', ms=3, ls=('-', '--', '-.', ':')[i], color=f'C{i}', label=f'{s} µm')
         ax.set_title(f'{n}: GradNorm weights', fontsize=10); ax.legend(fontsize=7, frameon=False, loc='best')
@@ -315,7 +315,7 @@ def make_figures(model_dirs, *, genes: Sequence[str], out, n: int = 36, min_umi:
     store = next(iter(runs.values())).store
     genes = [genes] if isinstance(genes, str) else list(genes)
     if not genes: raise ValueError('make_figures: no genes given; name at least one, e.g. MT-ATP6')
-    for gene in genes: gene_index(store.genes, gene)
+    for gene in genes: gene_position(store.genes, gene)
     out, paths = Path(out), []
     for gene in genes:
         mosaic = wsi_mosaic(runs, gene, n=n, min_umi=min_umi, resolution_um=resolution_um)

@@ -87,12 +87,13 @@ def _normalise(identity: dict) -> dict:
     return json.loads(json.dumps(identity, default=str))   # as stored: tuples become lists, paths strings
 
 def claim_folder(out: str | Path, kind: str, identity: dict, *, overwrite: bool = False, marker: str = MARKER_FILE,
-                 what: str = 'output', flag: str = '--overwrite') -> dict | None:
+                 what: str = 'output', flag: str | None = '--overwrite') -> dict | None:
     """Claim folder `out` for an output of `kind` made from `identity`, before anything is written.
 
-    Returns None when `out` is absent or empty (write a new output), or its marker when it holds this very output
-    (reuse or resume it). Raises `FolderInUse` when `out` holds anything else, and when it holds a `kind` output of
-    another identity, naming what changed, unless `overwrite`: then that output is removed and None returned."""
+    Returns None when `out` is absent or empty, or holds a `kind` output of another identity and `overwrite` says
+    to replace it: write a new output (with `atomic_dir`, which swaps it in whole, or after emptying `out`). Returns
+    the marker when `out` holds this very output (reuse or resume it). Raises `FolderInUse` when `out` holds anything
+    else, or another `kind` output without `overwrite` (naming what changed). Never writes or removes anything."""
     out = Path(out)
     if out.exists() and not out.is_dir(): raise FolderInUse(f'{out} is a file, not a folder; choose a folder for the {what}')
     if not out.exists() or not any(out.iterdir()): return None
@@ -104,6 +105,5 @@ def claim_folder(out: str | Path, kind: str, identity: dict, *, overwrite: bool 
     if not overwrite:
         changed = identity_changes(meta['identity'], _normalise(identity))
         raise FolderInUse(f'{out} holds a {what} of other inputs or settings (changed: {", ".join(changed)}); '
-                          f'choose another folder, or pass {flag} to replace it')
-    shutil.rmtree(out)
+                          f'choose another folder' + (f', or pass {flag} to replace it' if flag else ''))
     return None

@@ -12,12 +12,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .sparsity import pool_mask, sum_pool
+from .sparsity import SCALE_FACTORS, pool_mask, sum_pool
 
 # %% auto #0
 __all__ = ['LOG_RATE_RANGE', 'LOG_DISPERSION_RANGE', 'in_tissue', 'masked_mean', 'clamp_log_rate', 'poisson_nll', 'zscore_stats',
-           'zscore', 'masked_mse', 'zscore_mse', 'nb_nll', 'NegBinomialNLL', 'pool_log_rate', 'pool_for_loss',
-           'multiscale_losses', 'GradNorm']
+           'zscore', 'masked_mse', 'zscore_mse', 'expected_counts', 'nb_nll', 'NegBinomialNLL', 'pool_log_rate',
+           'pool_for_loss', 'multiscale_losses', 'GradNorm']
 
 # %% ../nbs/20_losses.ipynb #3b5334af
 def _check_shapes(pred, target, mask, where):
@@ -101,6 +101,16 @@ def zscore_mse(pred_z: torch.Tensor, counts: torch.Tensor, mask: torch.Tensor | 
     Shapes: pred_z (B, G, H, W), counts (B, G, H, W), mask (B, H, W) bool or None, mean (G,), std (G,) → scalar"""
     return masked_mse(pred_z, zscore(counts, mean=mean, std=std), mask)
 
+# %% ../nbs/20_losses.ipynb #1b5a4c97
+def expected_counts(out: torch.Tensor, *, loss: str, stats: dict) -> torch.Tensor:
+    """Model output → expected counts per bin: exp(log λ), or z · std + mean for the MSE head (`loss='mse'`).
+
+    Shapes: out (B, G, H, W), stats {'mean': (G,), 'std': (G,)} -> (B, G, H, W)"""
+    if loss == 'mse':
+        std, mean = (torch.as_tensor(stats[k], device=out.device, dtype=out.dtype).view(1, -1, 1, 1) for k in ('std', 'mean'))
+        return out * std + mean
+    return clamp_log_rate(out).exp()
+
 # %% ../nbs/20_losses.ipynb #9786c37c
 LOG_DISPERSION_RANGE = (-10., 15.)  # clamp for log θ: θ ∈ [4.5e-5, 3.3e6]
 
@@ -170,7 +180,7 @@ def pool_for_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor |
 
 # %% ../nbs/20_losses.ipynb #01df1ac2
 def multiscale_losses(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None, *, loss_fn,
-                      factors=(1, 2, 4, 8), space: str = 'log_rate', min_fraction: float = 1.0) -> torch.Tensor:
+                      factors=SCALE_FACTORS, space: str = 'log_rate', min_fraction: float = 1.0) -> torch.Tensor:
     """One loss per scale (2, 4, 8, 16 µm for the default `factors`), `loss_fn(pred, target, mask)` on pooled inputs.
 
     `space='log_rate'`: `pred` is log λ, `target` counts (`poisson_nll`, `NegBinomialNLL`);

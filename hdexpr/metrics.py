@@ -14,7 +14,9 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 
 from .losses import _check_shapes, in_tissue
+from .patches import PATCH_BINS
 from .sparsity import RESOLUTIONS_UM, pool_mask, sum_pool
+from .visium import BIN_UM
 
 # %% auto #0
 __all__ = ['minmax_in_tissue', 'masked_ssim', 'MetricAccumulator', 'evaluate_patches', 'train_mean_rate', 'constant_predictor',
@@ -69,7 +71,7 @@ def masked_ssim(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, *, 
 
     Shapes: x, y (B, G, H, W), mask (B, H, W) bool or None (all in tissue) → (B, G) float64"""
     _check_shapes(x, y, mask, 'masked_ssim')
-    (b, g, h, w), pad = x.shape, (win_size - 1) // 2
+    (b, _, h, w), pad = x.shape, (win_size - 1) // 2
     if min(h, w) < win_size: raise ValueError(f"masked_ssim: maps of {h}×{w} bins are smaller than the {win_size}×{win_size} window; use a smaller win_size or larger patches")
     box = lambda t: F.avg_pool2d(t.reshape(-1, 1, *t.shape[-2:]), win_size, stride=1).reshape(*t.shape[:-2], h - 2 * pad, w - 2 * pad)
     mask = torch.ones(b, h, w, dtype=torch.bool, device=x.device) if mask is None else mask
@@ -115,7 +117,7 @@ def _contributions(pred, counts, mask, factor, min_fraction, with_ssim=True):
 # %% ../nbs/50_metrics.ipynb #03debe0e
 class MetricAccumulator:
     "Streams batches of test patches into masked PCC (pooled, per patch), masked SSIM and coverage per gene and resolution."
-    def __init__(self, genes: Sequence[str], resolutions: Sequence[int] = RESOLUTIONS_UM, *, min_fraction: float = 1.0, bin_um: int = 2,
+    def __init__(self, genes: Sequence[str], resolutions: Sequence[int] = RESOLUTIONS_UM, *, min_fraction: float = 1.0, bin_um: int = BIN_UM,
                  ssim: bool = True):
         self.genes, self.resolutions, self.min_fraction, self.bin_um = list(genes), tuple(resolutions), min_fraction, bin_um
         self.ssim = ssim   # False: PCC and coverage only (SSIM None), e.g. for validation every epoch
@@ -184,7 +186,7 @@ def train_mean_rate(store) -> torch.Tensor:
         total += np.asarray(store.counts[int(i)])[:, mask].sum(1); n += mask.sum()
     return torch.from_numpy(total / max(n, 1))
 
-def constant_predictor(rate: torch.Tensor, size: tuple[int, int] = (128, 128)) -> Callable:
+def constant_predictor(rate: torch.Tensor, size: tuple[int, int] = (PATCH_BINS, PATCH_BINS)) -> Callable:
     "A predictor giving every bin of every patch the per-gene `rate` (G,): the constant baseline."
     return lambda idx: rate.float().view(1, -1, 1, 1).expand(len(idx), -1, *size)
 

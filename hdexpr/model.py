@@ -8,7 +8,7 @@ __all__ = ['DecoderConfig', 'patch_graph', 'sincos_pos_embed_2d', 'ConvBlock', '
 
 # %% ../nbs/40_model.ipynb #d83ff1e8
 import math, warnings
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F

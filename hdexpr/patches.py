@@ -7,24 +7,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 import zarr
 from scipy.ndimage import gaussian_filter, map_coordinates
 from tqdm.auto import tqdm
 
 import hdexpr
-from .visium import (COUNTS_FILE, POSITIONS_FILE, SCALEFACTORS_FILE, VisiumFormatError, VisiumHDSample, barcode_bins,
+from .folders import atomic_dir, claim_folder, mark_folder, read_marker
+from .visium import (BIN_UM, COUNTS_FILE, POSITIONS_FILE, SCALEFACTORS_FILE, VisiumFormatError, VisiumHDSample, barcode_bins,
                            find_binned_dir, iter_count_chunks, open_sample, read_barcodes, read_counts, read_features)
 from .synth import true_rate
 
 # %% auto #0
-__all__ = ['MANIFEST_COLUMNS', 'PATCH_BINS', 'IMAGE_PX', 'STORE_KIND', 'read_manifest', 'tissue_grid', 'patch_table',
-           'crop_patch_image', 'gene_moments', 'select_genes', 'PatchStore', 'sample_patches', 'prepare']
+__all__ = ['MANIFEST_COLUMNS', 'PATCH_BINS', 'PATCH_UM', 'IMAGE_PX', 'STORE_KIND', 'PROVENANCE_FILE', 'N_VIEWS', 'read_manifest',
+           'tissue_grid', 'patch_table', 'crop_patch_image', 'gene_moments', 'select_genes', 'PatchStore',
+           'sample_patches', 'store_identity', 'fingerprint', 'prepare', 'dihedral', 'dihedral_inverse', 'read_patches']
 
 # %% ../nbs/10_patches.ipynb #a919c8fa
 MANIFEST_COLUMNS = ('sample_id', 'patient', 'path', 'image')
@@ -43,8 +44,9 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     return df[list(MANIFEST_COLUMNS)]
 
 # %% ../nbs/10_patches.ipynb #bed250a7
-PATCH_BINS = 128   # 2 µm bins per patch side: 256 µm
-IMAGE_PX = 224     # encoder input side
+PATCH_BINS = 128                 # bins per patch side
+PATCH_UM = PATCH_BINS * BIN_UM   # 256 µm per patch side
+IMAGE_PX = 224                   # encoder input side
 
 def tissue_grid(sample: VisiumHDSample) -> np.ndarray:
     "In-tissue flags on the bin grid, (rows, cols) bool: the sample's own array, copy it before writing to it."
@@ -108,14 +110,16 @@ def select_genes(moments: list[tuple[int, np.ndarray, np.ndarray]], names: list[
 
 # %% ../nbs/10_patches.ipynb #48ef28f5
 STORE_KIND = 'hdexpr.PatchStore'
+PROVENANCE_FILE = 'provenance.json'   # the store's marker: kind, identity (inputs, parameters), fingerprint
 
 class PatchStore:
     "A prepared study: 256 µm patches (H&E, tissue mask, 2 µm counts of the chosen genes) and their provenance."
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        prov = self.path / 'provenance.json'
-        if not prov.exists(): raise FileNotFoundError(f"{self.path} is not a patch store (no provenance.json); create one with `hdexpr prepare`")
-        self.provenance = json.loads(prov.read_text())
+        self.provenance = read_marker(self.path, marker=PROVENANCE_FILE)
+        if self.provenance is None or self.provenance['kind'] != STORE_KIND:
+            raise FileNotFoundError(f"{self.path} is not a patch store (no {PROVENANCE_FILE} of kind {STORE_KIND!r}); "
+                                    "create one with `hdexpr prepare`")
         self.genes = (self.path / 'genes.txt').read_text().split()
         self.patches = pd.read_csv(self.path / 'patches.csv', dtype={'sample_id': str, 'patient': str})
         self._group = zarr.open_group(self.path / 'patches.zarr', mode='r')
@@ -133,9 +137,11 @@ class PatchStore:
     @property
     def key(self) -> str: return self.provenance['fingerprint']
     @property
-    def train_patients(self) -> list[str]: return self.provenance['params']['train_patients']
+    def params(self) -> dict: return self.provenance['identity']['params']
     @property
-    def test_patient(self) -> str: return self.provenance['params']['test_patient']
+    def train_patients(self) -> list[str]: return self.params['train_patients']
+    @property
+    def test_patient(self) -> str: return self.params['test_patient']
 
 # %% ../nbs/10_patches.ipynb #88dabb72
 def sample_patches(sample: VisiumHDSample, table: pd.DataFrame, genes: list[str]):
@@ -165,14 +171,18 @@ def _file_stamp(path: Path) -> list:
     st = path.stat()
     return [str(path), st.st_size, st.st_mtime_ns]
 
-def _fingerprint(samples: pd.DataFrame, params: dict) -> tuple[str, dict]:
+def store_identity(samples: pd.DataFrame, params: dict) -> dict:
+    "What a store is made from: each sample's patient and files (path, size, mtime), the parameters, the hdexpr version."
     inputs = {}
     for s in samples.itertuples():
         b = find_binned_dir(s.path)
         inputs[s.sample_id] = {'patient': s.patient, 'files': [_file_stamp(p) for p in
                                (b / COUNTS_FILE, b / POSITIONS_FILE, b / SCALEFACTORS_FILE, Path(s.image))]}
-    blob = json.dumps({'inputs': inputs, 'params': params, 'version': hdexpr.__version__}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16], inputs
+    return {'inputs': inputs, 'params': params, 'version': hdexpr.__version__}
+
+def fingerprint(identity: dict) -> str:
+    "A short hash of `identity`: the store's key, which runs and caches record."
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 # %% ../nbs/10_patches.ipynb #54d5cf40
 def _check_split(manifest: pd.DataFrame, train_patients: list[str], test_patient: str, where: Path):
@@ -182,12 +192,10 @@ def _check_split(manifest: pd.DataFrame, train_patients: list[str], test_patient
     if test_patient in train_patients: raise ValueError(f"Test patient {test_patient} is also a training patient: that would leak the test set")
     if not train_patients: raise ValueError("No training patients given")
 
-def _check_out(out: Path):
-    if out.exists() and any(out.iterdir()) and not (out / 'provenance.json').exists():
-        raise FileExistsError(f"{out} already holds files that are not a patch store; pass an empty or new folder as --out")
-
 # %% ../nbs/10_patches.ipynb #e6a3ab57
 def _write_store(path: Path, samples: list[VisiumHDSample], tables: list[pd.DataFrame], genes: list[str], provenance: dict, *, progress=True):
+    "Fill the new store folder `path`: the zarr arrays patch by patch, then patches.csv, genes.txt and the marker."
+
     n, g = sum(map(len, tables)), len(genes)
     with_truth = all((s.binned_dir.parents[1] / 'truth').exists() for s in samples)
     root = zarr.open_group(path / 'patches.zarr', mode='w')
@@ -202,16 +210,16 @@ def _write_store(path: Path, samples: list[VisiumHDSample], tables: list[pd.Data
         for p, (img, cnt, msk, rate) in zip(table.itertuples(), sample_patches(sample, table, genes)):
             arrays['images'][i], arrays['counts'][i], arrays['tissue_mask'][i] = img, cnt, msk
             if with_truth: arrays['true_rate'][i] = rate
-            rows.append({'patch_id': i, 'sample_id': sample.sample_id, 'patient': provenance['inputs'][sample.sample_id]['patient'],
+            rows.append({'patch_id': i, 'sample_id': sample.sample_id, 'patient': provenance['identity']['inputs'][sample.sample_id]['patient'],
                          **p._asdict(), 'umi_total': int(cnt.sum())}); i += 1; bar.update()
     bar.close()
     pd.DataFrame(rows).drop(columns='Index').to_csv(path / 'patches.csv', index=False)
     (path / 'genes.txt').write_text('\n'.join(genes) + '\n')
-    (path / 'provenance.json').write_text(json.dumps(provenance, indent=1))
+    mark_folder(path, STORE_KIND, provenance['identity'], marker=PROVENANCE_FILE, fingerprint=provenance['fingerprint'])
 
 # %% ../nbs/10_patches.ipynb #de5e7b7b
 def prepare(manifest: str | Path, out: str | Path, *, train_patients=('P1', 'P2'), test_patient: str = 'P5',
-            n_genes: int = 50, min_tissue: float = 0.5, progress: bool = True) -> PatchStore:
+            n_genes: int = 50, min_tissue: float = 0.5, overwrite: bool = False, progress: bool = True) -> PatchStore:
     "Cut the study of `manifest` into a `PatchStore` at `out`, with `n_genes` genes chosen on `train_patients` only."
     manifest_path, out, train_patients = Path(manifest), Path(out), list(train_patients)
     samples_df = read_manifest(manifest_path)
@@ -219,22 +227,58 @@ def prepare(manifest: str | Path, out: str | Path, *, train_patients=('P1', 'P2'
     samples_df = samples_df[samples_df.patient.isin([*train_patients, test_patient])].reset_index(drop=True)
     params = dict(train_patients=train_patients, test_patient=test_patient, n_genes=n_genes, min_tissue=min_tissue,
                   patch_bins=PATCH_BINS, image_px=IMAGE_PX)
-    key, inputs = _fingerprint(samples_df, params)
-    _check_out(out)
-    if (out / 'provenance.json').exists() and json.loads((out / 'provenance.json').read_text()).get('fingerprint') == key:
+    identity = store_identity(samples_df, params)
+    if claim_folder(out, STORE_KIND, identity, overwrite=overwrite, marker=PROVENANCE_FILE, what='patch store') is not None:
         return PatchStore(out)
     samples = [open_sample(s.path, s.image, sample_id=s.sample_id) for s in samples_df.itertuples()]
-    tables = [patch_table(tissue_grid(s), min_tissue=min_tissue) for s in samples]
+    tables = [patch_table(s.tissue, min_tissue=min_tissue) for s in samples]
     for s, t in zip(samples, tables):
         if t.empty: raise ValueError(f"Sample {s.sample_id} ({s.binned_dir}) has no patch with ≥{min_tissue:.0%} tissue; lower --min_tissue or drop it")
     train = [i for i, s in samples_df.iterrows() if s.patient in train_patients]
     names = list(read_features(samples[train[0]].counts_path).name)
     genes = select_genes([gene_moments(samples[i], tables[i]) for i in train], names, n_genes=n_genes)
-    provenance = {'kind': STORE_KIND, 'fingerprint': key, 'params': params, 'inputs': inputs, 'hdexpr': hdexpr.__version__}
-    tmp = out.parent / f'.{out.name}.tmp-{os.getpid()}'
-    shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
-    try: _write_store(tmp, samples, tables, genes, provenance, progress=progress)
-    except BaseException: shutil.rmtree(tmp, ignore_errors=True); raise
-    if out.exists(): shutil.rmtree(out)
-    tmp.rename(out)
+    provenance = {'identity': identity, 'fingerprint': fingerprint(identity)}
+    with atomic_dir(out) as tmp: _write_store(tmp, samples, tables, genes, provenance, progress=progress)
     return PatchStore(out)
+
+# %% ../nbs/10_patches.ipynb #302af8dd
+N_VIEWS = 8   # the dihedral group of the square: 4 rotations × (no flip, flip)
+
+def _check_view(k) -> int:
+    if not (isinstance(k, (int, np.integer)) and 0 <= k < N_VIEWS):
+        raise ValueError(f"dihedral: view k must be an int in 0..{N_VIEWS - 1}, got {k!r}")
+    return int(k)
+
+def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+    """View `k` of `x`: flip the last axis if `k >= 4`, then rotate `k % 4` quarter turns.
+
+    Shapes: x (..., H, W) -> (..., W, H) for odd `k % 4`, else (..., H, W)"""
+    k = _check_view(k)
+    if k >= 4: x = x.flip(-1)
+    return torch.rot90(x, k % 4, dims=(-2, -1))
+
+def dihedral_inverse(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Undo `dihedral(·, k)`: `dihedral_inverse(dihedral(x, k), k) == x`.
+
+    Shapes: x (..., H, W) -> (..., W, H) for odd `k % 4`, else (..., H, W)"""
+    k = _check_view(k)
+    x = torch.rot90(x, -(k % 4), dims=(-2, -1))
+    return x.flip(-1) if k >= 4 else x
+
+# %% ../nbs/10_patches.ipynb #751eee6d
+def read_patches(store: PatchStore, ids, views=None, *, image: bool = False) -> dict[str, torch.Tensor]:
+    """Counts, tissue mask, slide index and grid position (and the H&E if `image`) of patches `ids`, in views `views`.
+
+    Shapes: ids (B,), views (B,) or None (view 0) -> counts (B, G, 128, 128) float32, mask (B, 128, 128) bool,
+    slide (B,) long, grid_rc (B, 2) long, image (B, 3, 224, 224) float in [0, 1]"""
+    ids = [int(i) for i in ids]
+    views = [0] * len(ids) if views is None else [int(v) for v in views]
+    table = store.patches.set_index('patch_id').loc[ids]
+    slides = {s: i for i, s in enumerate(sorted(store.patches.sample_id.unique()))}
+    out = {'counts': torch.stack([dihedral(torch.from_numpy(store.counts[i]).float(), v) for i, v in zip(ids, views)]),
+           'mask': torch.stack([dihedral(torch.from_numpy(store.tissue_mask[i]), v) for i, v in zip(ids, views)]),
+           'slide': torch.tensor([slides[s] for s in table.sample_id]),
+           'grid_rc': torch.from_numpy(table[['grid_row', 'grid_col']].to_numpy()).long()}
+    if image: out['image'] = torch.stack([dihedral(torch.from_numpy(store.images[i]).permute(2, 0, 1).float() / 255, v)
+                                          for i, v in zip(ids, views)])
+    return out

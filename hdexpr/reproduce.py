@@ -9,9 +9,11 @@ import hashlib
 import json
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Sequence
 
+import nbformat
 import papermill as pm
 from jupyter_client.manager import AsyncKernelManager
 
@@ -19,11 +21,11 @@ import hdexpr
 from .figures import MOSAIC_GENES
 from .patches import PatchStore, prepare, read_manifest
 from .synth import make_study
-from .train import TrainConfig
+from .runs import TrainConfig
 
 # %% auto #0
-__all__ = ['STUDY_LOSSES', 'STUDY_CONFIG', 'QUICK_CONFIG', 'notebooks_dir', 'NotebookFailed', 'IPCKernelManager', 'run_notebook',
-           'study_folds', 'reproduce']
+__all__ = ['STUDY_TAG', 'STUDY_LOSSES', 'STUDY_CONFIG', 'QUICK_CONFIG', 'notebooks_dir', 'study_cells', 'NotebookFailed',
+           'IPCKernelManager', 'run_notebook', 'study_folds', 'reproduce']
 
 # %% ../nbs/90_reproduce.ipynb #b97be42d
 def notebooks_dir() -> Path:
@@ -32,6 +34,22 @@ def notebooks_dir() -> Path:
     if not nbs.is_dir(): raise FileNotFoundError(f"hdexpr reproduce runs the notebooks of a source checkout, but {nbs} does not exist; "
                                                  "clone the repository and `pip install -e .` it")
     return nbs
+
+# %% ../nbs/90_reproduce.ipynb #ea5f4c5d
+STUDY_TAG = 'study'   # the tag of the cells a study runs
+
+def _tags(cell) -> list: return cell.get('metadata', {}).get('tags', [])
+
+def study_cells(notebook: str | Path | nbformat.NotebookNode) -> nbformat.NotebookNode:
+    "The notebook a study executes: `notebook`'s first markdown cell, its `parameters` cell and its cells tagged `study`."
+    nb = nbformat.read(notebook, as_version=4) if isinstance(notebook, (str, Path)) else nbformat.from_dict(notebook)
+    title = next((i for i, c in enumerate(nb.cells) if c.cell_type == 'markdown'), None)
+    keep = [c for i, c in enumerate(nb.cells) if i == title or {'parameters', STUDY_TAG} & set(_tags(c))]
+    if not any(STUDY_TAG in _tags(c) for c in keep):
+        raise ValueError(f"{notebook if isinstance(notebook, (str, Path)) else 'the notebook'} has no cell tagged "
+                         f"{STUDY_TAG!r}: nothing of it would run in a study")
+    nb.cells = keep
+    return nb
 
 # %% ../nbs/90_reproduce.ipynb #dbf9d0af
 class NotebookFailed(RuntimeError):
@@ -52,19 +70,23 @@ class IPCKernelManager(AsyncKernelManager):
 
 def run_notebook(notebook: str | Path, out: str | Path, parameters: dict, *, name: str | None = None,
                  inputs: Sequence[str | Path] = ()) -> Path:
-    "Execute `notebook` with `parameters` into `<out>/notebooks/<name>`, unless it finished there with the same parameters and inputs."
+    "Execute the study cells of `notebook` with `parameters` into `<out>/notebooks/<name>`, unless they finished there with the same parameters and inputs."
     notebook, out = Path(notebook), Path(out); (out / 'notebooks').mkdir(parents=True, exist_ok=True)
     name = name or notebook.name
     executed, done = out / 'notebooks' / name, out / 'notebooks' / f'.{name}.done'
     stamp = _stamp(parameters, [notebook, *inputs])
-    if done.exists() and done.read_text() == stamp and executed.exists(): return executed
+    if done.exists() and done.read_text() == stamp and executed.exists():
+        print(f'{name}: done before with the same parameters and inputs, kept', flush=True); return executed
     done.unlink(missing_ok=True)
-    try: pm.execute_notebook(notebook, executed, parameters=parameters, cwd=notebook.parent, kernel_name='python3',
+    print(f'{name}: running ...', flush=True)
+    t0 = time.perf_counter()
+    try: pm.execute_notebook(study_cells(notebook), executed, parameters=parameters, cwd=notebook.parent, kernel_name='python3',
                              language='python', progress_bar=False, kernel_manager_class=IPCKernelManager)
     except pm.PapermillExecutionError as e:
         raise NotebookFailed(f"{name} failed in cell {e.exec_count} with {e.ename}: {e.evalue}; the executed notebook "
                              f"with the traceback is {executed}") from None
     done.write_text(stamp)
+    print(f'{name}: finished in {time.perf_counter() - t0:.0f} s', flush=True)
     return executed
 
 # %% ../nbs/90_reproduce.ipynb #3882948b
@@ -124,7 +146,7 @@ def reproduce(out: str | Path, *, data_dir: str | Path | None = None, size: str 
     for test, store in stores.items():
         run_notebook(nbs / '62_train.ipynb', out, dict(store_path=str(store.path), runs_dir=str(out / 'runs'),
                                                        losses=list(losses), config=config),
-                     name=f'50_train_{test}.ipynb', inputs=[store.path / 'provenance.json'])
+                     name=f'62_train_{test}.ipynb', inputs=[store.path / 'provenance.json'])
         runs[test] = {loss: str(out / 'runs' / f'{loss}_{test}') for loss in losses}
     checkpoints = [Path(r) / 'checkpoints' / 'best.pt' for fold in runs.values() for r in fold.values()]
     run_notebook(nbs / '70_evaluate.ipynb', out, dict(runs=runs, out_dir=str(out)), inputs=checkpoints)

@@ -5,16 +5,15 @@
 # %% ../nbs/11_sparsity.ipynb #ea0ee547
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from .visium import BIN_UM
+
 # %% auto #0
-__all__ = ['RESOLUTIONS_UM', 'sum_pool', 'pool_mask', 'umi_fractions', 'sparsity_table', 'plot_sparsity']
+__all__ = ['RESOLUTIONS_UM', 'SCALE_FACTORS', 'sum_pool', 'pool_mask', 'umi_fractions', 'sparsity_table', 'plot_sparsity']
 
 # %% ../nbs/11_sparsity.ipynb #ce02e4df
 def sum_pool(x: torch.Tensor, factor: int) -> torch.Tensor:
@@ -34,7 +33,8 @@ def pool_mask(mask: torch.Tensor, factor: int, *, min_fraction: float = 1.0) -> 
     return sum_pool(mask.float(), factor) >= min_fraction * factor * factor - 1e-6
 
 # %% ../nbs/11_sparsity.ipynb #67f6030c
-RESOLUTIONS_UM = (2, 4, 8, 16)
+RESOLUTIONS_UM = (2, 4, 8, 16)   # the study's four scales: 2 µm bins and their 2×2, 4×4, 8×8 sums
+SCALE_FACTORS = tuple(r // BIN_UM for r in RESOLUTIONS_UM)   # sum-pooling factors from 2 µm bins: (1, 2, 4, 8)
 
 def umi_fractions(store, *, batch: int = 32) -> pd.DataFrame:
     "UMI>0 fraction of in-tissue bins × genes, per patient (rows) and resolution (columns '2um', '4um', ...)."
@@ -44,7 +44,7 @@ def umi_fractions(store, *, batch: int = 32) -> pd.DataFrame:
         counts = torch.from_numpy(store.counts[start:start + batch])
         mask = torch.from_numpy(store.tissue_mask[start:start + batch])
         for res in RESOLUTIONS_UM:
-            f = res // 2
+            f = res // BIN_UM
             m = pool_mask(mask, f)[:, None].expand(-1, counts.shape[1], -1, -1)
             nz = ((sum_pool(counts, f) > 0) & m).sum((1, 2, 3)).numpy()
             for p, a, b in zip(patients[start:start + batch], nz, m.sum((1, 2, 3)).numpy()):

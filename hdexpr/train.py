@@ -9,84 +9,30 @@ import contextlib
 import csv
 import json
 import math
-import os
-import queue
 import random
-import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from .distributed import Dist, close_distributed, init_distributed
-from .embeddings import EmbeddingCache, build_embedding_cache, dihedral, N_VIEWS
-from .encoders import DEFAULT_ENCODER, DEVICES, PRECISIONS, autocast_dtype, maybe_autocast
-from .losses import (GradNorm, NegBinomialNLL, clamp_log_rate, masked_mse, multiscale_losses, poisson_nll,
-                           zscore, zscore_stats)
+from .embeddings import EmbeddingCache, build_embedding_cache
+from .encoders import autocast_dtype, get_encoder_spec, maybe_autocast, resolve_weights
+from .folders import atomic_path, write_atomic
+from .losses import GradNorm, expected_counts, masked_mse, multiscale_losses, poisson_nll, zscore, zscore_stats
 from .metrics import MetricAccumulator
-from .model import DecoderConfig, Hist2STDecoder, compile_decoder
-from .patches import PatchStore
+from .model import compile_decoder
+from .patches import N_VIEWS, PatchStore, read_patches
+from .runs import TrainConfig, build_model, load_checkpoint, open_run, save_checkpoint
+from .sparsity import RESOLUTIONS_UM, SCALE_FACTORS
 
 # %% auto #0
-__all__ = ['LOSSES', 'CHECKPOINT_FORMAT', 'RESUMABLE_CHANGES', 'PREFETCH', 'TrainConfig', 'split_patches', 'read_patches',
-           'training_stats', 'epoch_batches', 'build_model', 'expected_counts', 'scale_losses', 'atomic_path',
-           'save_atomic', 'load_checkpoint', 'rng_state', 'set_rng_state', 'open_run', 'micro_batch_seed', 'step_plan',
-           'prefetch', 'train_epoch', 'validate', 'fit']
-
-# %% ../nbs/62_train.ipynb #0fb9740f
-LOSSES = ('poisson', 'nb', 'mse')
-
-@dataclass
-class TrainConfig:
-    "Every knob of a training run; the defaults are the reference study's."
-    store: str = ''                  # the PatchStore folder (`hdexpr prepare`)
-    loss: str = 'poisson'            # 'poisson' (log λ), 'nb' (log λ + per-gene dispersion) or 'mse' (z-scores)
-    encoder: str = DEFAULT_ENCODER   # a name from `list_encoders()`
-    encoder_weights: str | None = None  # weights file for gated encoders (else the HF cache)
-    epochs: int = 40                 # at most; early stopping may end sooner
-    batch_size: int = 8
-    accumulate: int = 4              # batches per optimiser step
-    lr: float = 5e-5
-    weight_decay: float = 0.01
-    warmup_epochs: float = 2.0       # linear warm-up, then constant
-    patience: int = 8                # epochs without a better validation PCC before stopping
-    use_gradnorm: bool = True        # GradNorm weights over the scale losses (else all 1)
-    multiscale: bool = True          # losses at 2, 4, 8 and 16 µm (else 2 µm only)
-    augment: bool = True             # a random dihedral view of each patch per epoch
-    val_fraction: float = 0.2        # of each training patient's patches, for early stopping
-    grad_clip: float = 1.0           # max gradient norm per step
-    seed: int = 0
-    decoder: dict = field(default_factory=dict)  # DecoderConfig overrides
-    device: str = 'auto'             # 'auto' (the GPU when CUDA is available), 'cpu', 'cuda' or 'cuda:N'
-    precision: str = 'auto'          # 'auto' (bf16 autocast on CUDA, fp32 on CPU), 'fp32' or 'bf16'
-    compile: bool = False            # torch.compile the decoder's CNN, Transformer and upsampling (`compile_decoder`)
-
-    def __post_init__(self):
-        def need(ok, msg):
-            if not ok: raise ValueError(f'TrainConfig: {msg}')
-        need(self.loss in LOSSES, f'loss must be one of {LOSSES}, got {self.loss!r}')
-        for k in ('epochs', 'batch_size', 'accumulate'):
-            need(isinstance(getattr(self, k), int) and getattr(self, k) >= 1, f'{k} must be an int >= 1, got {getattr(self, k)!r}')
-        need(self.lr > 0, f'lr must be > 0, got {self.lr}')
-        need(0 < self.val_fraction < 1, f'val_fraction must be in (0, 1), got {self.val_fraction}')
-        need(self.device in DEVICES or str(self.device).startswith('cuda:'),
-             f"device must be {', '.join(map(repr, DEVICES))} or 'cuda:N', got {self.device!r}")
-        need(self.precision in PRECISIONS, f'precision must be one of {PRECISIONS}, got {self.precision!r}')
-        allowed = {f.name for f in fields(DecoderConfig)} - {'in_dim', 'n_genes', 'head'}
-        bad = sorted(set(self.decoder) - allowed)
-        need(not bad, f'decoder keys {bad} are not DecoderConfig fields one may set; choose from {sorted(allowed)}')
-
-    @classmethod
-    def from_dict(cls, d: dict, *, source: str = 'config') -> TrainConfig:
-        "A config from a dict (e.g. `config.json`), refusing keys it does not know."
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(d) - set(known))
-        if unknown: raise ValueError(f'{source}: unknown TrainConfig key(s) {unknown}; known keys: {known}')
-        return cls(**d)
+__all__ = ['LOADER_WORKERS', 'split_patches', 'training_stats', 'epoch_batches', 'scale_losses', 'rng_state', 'set_rng_state',
+           'micro_batch_seed', 'step_plan', 'BatchReader', 'batch_loader', 'train_epoch', 'validate', 'fit']
 
 # %% ../nbs/62_train.ipynb #8933b47e
 def split_patches(store: PatchStore, *, val_fraction: float, seed: int) -> dict[str, list[int]]:
@@ -102,24 +48,6 @@ def split_patches(store: PatchStore, *, val_fraction: float, seed: int) -> dict[
         split['val'] += sorted(ids[:n_val].tolist()); split['train'] += sorted(ids[n_val:].tolist())
     split['test'] = p.patch_id[p.patient == store.test_patient].tolist()
     return split
-
-# %% ../nbs/62_train.ipynb #8cc6131b
-def read_patches(store: PatchStore, ids, views=None, *, image: bool = False) -> dict[str, torch.Tensor]:
-    """Counts, tissue mask, slide index and grid position (and the H&E if `image`) of patches `ids`, in views `views`.
-
-    Shapes: ids (B,), views (B,) or None (view 0) -> counts (B, G, 128, 128) float32, mask (B, 128, 128) bool,
-    slide (B,) long, grid_rc (B, 2) long, image (B, 3, 224, 224) float in [0, 1]"""
-    ids = [int(i) for i in ids]
-    views = [0] * len(ids) if views is None else [int(v) for v in views]
-    table = store.patches.set_index('patch_id').loc[ids]
-    slides = {s: i for i, s in enumerate(sorted(store.patches.sample_id.unique()))}
-    out = {'counts': torch.stack([dihedral(torch.from_numpy(store.counts[i]).float(), v) for i, v in zip(ids, views)]),
-           'mask': torch.stack([dihedral(torch.from_numpy(store.tissue_mask[i]), v) for i, v in zip(ids, views)]),
-           'slide': torch.tensor([slides[s] for s in table.sample_id]),
-           'grid_rc': torch.from_numpy(table[['grid_row', 'grid_col']].to_numpy()).long()}
-    if image: out['image'] = torch.stack([dihedral(torch.from_numpy(store.images[i]).permute(2, 0, 1).float() / 255, v)
-                                          for i, v in zip(ids, views)])
-    return out
 
 # %% ../nbs/62_train.ipynb #b8e0342d
 def training_stats(store: PatchStore, ids) -> dict[str, list[float]]:
@@ -142,99 +70,25 @@ def epoch_batches(store: PatchStore, ids, *, batch_size: int, rng: np.random.Gen
     return batches
 
 # %% ../nbs/62_train.ipynb #427a5cf9
-def build_model(cfg: TrainConfig, *, in_dim: int, stats: dict) -> tuple[Hist2STDecoder, torch.nn.Module | None]:
-    "The decoder for `cfg`, and the loss module holding trainable loss parameters (NB dispersions) or None."
-    n_genes = len(stats['mean'])
-    model = Hist2STDecoder(DecoderConfig(in_dim=in_dim, n_genes=n_genes, head='zscore' if cfg.loss == 'mse' else 'log_rate',
-                                         **cfg.decoder))
-    if cfg.loss != 'mse': model.init_rate_bias(torch.tensor(stats['mean']))
-    return model, NegBinomialNLL(n_genes) if cfg.loss == 'nb' else None
-
-def expected_counts(out: torch.Tensor, *, loss: str, stats: dict) -> torch.Tensor:
-    """Model output → expected counts per bin: exp(log λ), or z · std + mean for the MSE head.
-
-    Shapes: out (B, G, H, W) -> (B, G, H, W)"""
-    if loss == 'mse':
-        std, mean = (torch.tensor(stats[k], device=out.device).view(1, -1, 1, 1) for k in ('std', 'mean'))
-        return out * std + mean
-    return clamp_log_rate(out).exp()
-
 def scale_losses(out: torch.Tensor, counts: torch.Tensor, mask: torch.Tensor, *, cfg: TrainConfig, stats: dict,
                  loss_module: torch.nn.Module | None = None) -> torch.Tensor:
     """The loss at 2, 4, 8, 16 µm (or 2 µm only), each on sum-pooled maps.
 
     Shapes: out (B, G, H, W), counts (B, G, H, W), mask (B, H, W) -> (4,) or (1,)"""
-    factors = (1, 2, 4, 8) if cfg.multiscale else (1,)
+    factors = SCALE_FACTORS if cfg.multiscale else SCALE_FACTORS[:1]
     if cfg.loss == 'mse':
         z = zscore(counts, mean=torch.tensor(stats['mean'], device=counts.device), std=torch.tensor(stats['std'], device=counts.device))
         return multiscale_losses(out, z, mask, loss_fn=masked_mse, factors=factors, space='zscore')
     return multiscale_losses(out, counts, mask, loss_fn=loss_module if cfg.loss == 'nb' else poisson_nll, factors=factors)
 
 # %% ../nbs/62_train.ipynb #5613b067
-CHECKPOINT_FORMAT = 1
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path):
-    """A temporary path beside `path` (`.<name>.tmp-<pid>`) to write to: renamed over `path` when the block
-    finishes, removed when it raises, so `path` is either the old file or the whole new one."""
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally: tmp.unlink(missing_ok=True)
-
-def save_atomic(obj, path: Path) -> None:
-    "`torch.save` to a temporary file beside `path`, then rename it over `path`."
-    with atomic_path(path) as tmp: torch.save(obj, tmp)
-
-def load_checkpoint(path: Path) -> dict:
-    "A checkpoint written by `fit`, or a clear error when it is missing or unreadable."
-    if not path.exists(): raise FileNotFoundError(f'checkpoint {path} is missing')
-    try: ckpt = torch.load(path, map_location='cpu', weights_only=False)
-    except Exception as e:
-        raise ValueError(f'checkpoint {path} is unreadable ({type(e).__name__}: {e}); it may be truncated or corrupt. '
-                         f'Delete the run folder {path.parent.parent} to start over') from None
-    if not isinstance(ckpt, dict) or ckpt.get('format') != CHECKPOINT_FORMAT:
-        raise ValueError(f'{path} is not an hdexpr checkpoint of format {CHECKPOINT_FORMAT}')
-    return ckpt
-
 def rng_state() -> dict:
+    "The torch, numpy and Python random states, for `last.pt`."
     return {'torch': torch.get_rng_state(), 'numpy': np.random.get_state(), 'python': random.getstate()}
 
 def set_rng_state(state: dict) -> None:
+    "Restore the states `rng_state` returned."
     torch.set_rng_state(state['torch']); np.random.set_state(state['numpy']); random.setstate(state['python'])
-
-# %% ../nbs/62_train.ipynb #5bff9a81
-RESUMABLE_CHANGES = ('epochs', 'patience', 'device', 'precision', 'compile')
-
-def _run_identity(cfg: TrainConfig, store: PatchStore) -> dict:
-    return {'store_key': store.key, 'genes': store.genes, 'test_patient': store.test_patient,
-            'config': {k: v for k, v in asdict(cfg).items() if k not in RESUMABLE_CHANGES + ('store',)}}
-
-def open_run(out: Path, cfg: TrainConfig, store: PatchStore, *, resume: bool) -> None:
-    "Check that `out` is empty, or (with `resume`) a run of the same store, genes and config; write its config."
-    cfg_path = out / 'config.json'
-    if cfg_path.exists():
-        if not resume: raise FileExistsError(f'{out} already holds a training run (config.json); pass resume=True '
-                                             '(--resume) to continue it, or choose another output folder')
-        old_cfg = TrainConfig.from_dict(json.loads(cfg_path.read_text()), source=str(cfg_path))
-        old = json.loads((out / 'run.json').read_text())
-        new = json.loads(json.dumps(_run_identity(cfg, store)))   # as stored: tuples become lists
-        diff = [k for k in new if k != 'config' and old[k] != new[k]]
-        diff += [f'config.{k}' for k in new['config'] if old['config'].get(k) != new['config'][k]]
-        if diff: raise ValueError(f'{out} holds a run with other {", ".join(diff)} than this one '
-                                  f'(e.g. encoder {old["config"]["encoder"]!r}, {len(old["genes"])} genes, store {old["store_key"]}); '
-                                  'resume it with its own settings, or choose another output folder')
-        if asdict(old_cfg) == asdict(cfg): return
-    elif resume and out.exists() and any(out.iterdir()):
-        raise FileNotFoundError(f'{out} has no config.json: it is not a training run to resume')
-    elif out.exists() and any(out.iterdir()) and not resume:
-        raise FileExistsError(f'{out} is not empty and holds no training run; choose an empty or new output folder')
-    out.mkdir(parents=True, exist_ok=True)
-    (out / 'genes.txt').write_text('\n'.join(store.genes) + '\n')
-    (out / 'run.json').write_text(json.dumps(_run_identity(cfg, store), indent=1))
-    (out / 'config.json').write_text(json.dumps(asdict(cfg), indent=1))
 
 # %% ../nbs/62_train.ipynb #8b508604
 def micro_batch_seed(seed: int, epoch: int, index: int) -> int:
@@ -250,37 +104,43 @@ def step_plan(n_batches: int, *, accumulate: int, dist: Dist) -> list[tuple[int,
     return plan
 
 # %% ../nbs/62_train.ipynb #70838bb1
-PREFETCH = 2   # batches read ahead of the one training, on CUDA
+LOADER_WORKERS = 2   # processes reading batches ahead of the one training, on CUDA
 
-def prefetch(load, items, *, depth: int = PREFETCH):
-    "`load(item)` for each of `items`, in order, computed up to `depth` items ahead in a background thread; its errors are raised here."
-    items = list(items)
-    if depth < 1: yield from map(load, items); return
-    ready, stop = queue.Queue(maxsize=depth), threading.Event()
-    def work():
-        for item in items:
-            try: result = (True, load(item))
-            except BaseException as e: result = (False, e)
-            while not stop.is_set():
-                try: ready.put(result, timeout=0.1); break
-                except queue.Full: pass
-            if stop.is_set() or not result[0]: return
-    thread = threading.Thread(target=work, name='hdexpr-prefetch', daemon=True)
-    thread.start()
-    try:
-        for _ in items:
-            ok, value = ready.get()
-            if not ok: raise value
-            yield value
-    finally:
-        stop.set(); thread.join()
+class BatchReader(Dataset):
+    "The batches of an epoch as a map-style dataset: item `i` is `(tokens, read_patches(...))` of batch `batches[i]` in its views."
+    def __init__(self, store: PatchStore, cache: EmbeddingCache, batches: list[list[int]], views: list | None = None, *,
+                 image: bool = False):
+        self.store, self.cache, self.batches, self.image = store, cache, batches, image
+        self.views = views if views is not None else [np.zeros(len(b), int) for b in batches]
+
+    def __len__(self): return len(self.batches)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, dict]:
+        ids, views = self.batches[i], self.views[i]
+        return self.cache.get(ids, views), read_patches(self.store, ids, views, image=self.image)
+
+    def __getstate__(self):   # to a worker process as paths: zarr handles do not cross processes
+        return {**self.__dict__, 'store': str(self.store.path), 'cache': str(self.cache.path)}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.store = PatchStore(state['store']); self.cache = EmbeddingCache(state['cache'], store=self.store)
+
+def batch_loader(reader: BatchReader, order, *, workers: int = 0, pin: bool = False) -> DataLoader:
+    "Items `order` of `reader`, in that order, read in line (`workers=0`) or by `workers` processes ahead of use; pinned if `pin`."
+    ctx = None
+    if workers:
+        ctx = torch.multiprocessing.get_context('forkserver')
+        ctx.set_forkserver_preload(['hdexpr.train'])
+    return DataLoader(reader, batch_size=None, sampler=list(order), num_workers=workers, pin_memory=pin,
+                      multiprocessing_context=ctx, prefetch_factor=2 if workers else None)
+
+def _loader(reader: BatchReader, order, device: torch.device) -> DataLoader:
+    "The loader of a run on `device`: workers and pinned memory on CUDA, in line on the CPU."
+    cuda = device.type == 'cuda'
+    return batch_loader(reader, order, workers=LOADER_WORKERS if cuda else 0, pin=cuda)
 
 # %% ../nbs/62_train.ipynb #0e3d94ef
-def _load_batch(store, cache, ids, views, *, image: bool, pin: bool) -> tuple[torch.Tensor, dict]:
-    tokens, batch = cache.get(ids, 0 if views is None else views), read_patches(store, ids, views, image=image)
-    if pin: tokens, batch = tokens.pin_memory(), {k: v.pin_memory() for k, v in batch.items()}
-    return tokens, batch
-
 def _on(device: torch.device, x: torch.Tensor | None) -> torch.Tensor | None:
     return None if x is None else x.to(device, non_blocking=True)
 
@@ -312,10 +172,10 @@ def train_epoch(model, loss_module, gradnorm, optimizer, scheduler, *, store, ca
     model.train()
     if loss_module is not None: loss_module.train()
     optimizer.zero_grad()
-    sums = torch.zeros((4 if cfg.multiscale else 1) + 1, device=device)   # losses per scale, then the batch count
-    load = lambda p: _load_batch(store, cache, batches[p[0]], views[p[0]], image=model.config.image_branch, pin=device.type == 'cuda')
+    sums = torch.zeros((len(SCALE_FACTORS) if cfg.multiscale else 1) + 1, device=device)   # losses per scale, then the batch count
+    reader = BatchReader(store, cache, batches, views, image=model.config.image_branch)
     bar = tqdm(total=len(plan), desc=f'epoch {epoch + 1}', leave=False, disable=not (progress and dist.is_main), unit='batch')
-    for (i, ends_step, dummy), (tokens, b) in zip(plan, prefetch(load, plan, depth=PREFETCH if device.type == 'cuda' else 0)):
+    for (i, ends_step, dummy), (tokens, b) in zip(plan, _loader(reader, [p[0] for p in plan], device)):
         torch.manual_seed(micro_batch_seed(cfg.seed, epoch, i))
         with ddp.no_sync() if ddp is not None and not ends_step else contextlib.nullcontext():
             losses = scale_losses(_forward(ddp or model, tokens, b, device=device, dtype=dtype), _on(device, b['counts']),
@@ -335,7 +195,7 @@ def train_epoch(model, loss_module, gradnorm, optimizer, scheduler, *, store, ca
     bar.close()
     means = (dist.all_reduce_sum(sums)[:-1] / sums[-1]).tolist()
     weights = gradnorm.weights if gradnorm is not None else torch.ones(len(means))
-    scales = [2 * f for f in (1, 2, 4, 8)][:len(means)]
+    scales = RESOLUTIONS_UM[:len(means)]
     return {**{f'loss_{s}um': v for s, v in zip(scales, means)},
             **{f'weight_{s}um': v for s, v in zip(scales, weights.tolist())}}
 
@@ -345,11 +205,11 @@ def validate(model, loss_module, *, store, cache, ids, cfg: TrainConfig, stats: 
     model.eval()
     device = _device_of(model)
     dtype = autocast_dtype(cfg.precision, device)
-    acc = MetricAccumulator(store.genes, resolutions=(2,), ssim=False)
+    acc = MetricAccumulator(store.genes, resolutions=RESOLUTIONS_UM[:1], ssim=False)
     total, n = 0.0, 0
     batches = epoch_batches(store, ids, batch_size=cfg.batch_size)
-    load = lambda bids: _load_batch(store, cache, bids, None, image=model.config.image_branch, pin=device.type == 'cuda')
-    for bids, (tokens, b) in zip(batches, prefetch(load, batches, depth=PREFETCH if device.type == 'cuda' else 0)):
+    reader = BatchReader(store, cache, batches, image=model.config.image_branch)
+    for bids, (tokens, b) in zip(batches, _loader(reader, range(len(batches)), device)):
         out = _forward(model, tokens, b, device=device, dtype=dtype)
         total += scale_losses(out, _on(device, b['counts']), _on(device, b['mask']), cfg=cfg, stats=stats,
                               loss_module=loss_module)[0].item() * len(bids)
@@ -363,19 +223,19 @@ def _write_log(out: Path, rows: list[dict]) -> None:
         w = csv.DictWriter(f, fieldnames=list(rows[0])); w.writeheader(); w.writerows(rows)
 
 def _setup(cfg: TrainConfig, out: Path, store: PatchStore, *, resume: bool, progress: bool, dist: Dist):
-    "Rank 0 checks the run folder, builds the embedding cache and the split; every rank gets the cache and the statistics."
+    "Rank 0 checks the encoder, claims the run folder, builds the embedding cache, the split and the statistics; every rank gets them."
     def on_main():
+        resolve_weights(get_encoder_spec(cfg.encoder), cfg.encoder_weights)   # a wrong name or missing weights: nothing written
         open_run(out, cfg, store, resume=resume)
         cache = build_embedding_cache(store, cfg.encoder, weights=cfg.encoder_weights, device=dist.device, progress=progress)
-        if (out / 'stats.json').exists(): stats = json.loads((out / 'stats.json').read_text())
-        else:
+        if not (out / 'stats.json').exists():
             split = split_patches(store, val_fraction=cfg.val_fraction, seed=cfg.seed)
-            stats = {**training_stats(store, split['train']), 'train_ids': split['train'], 'val_ids': split['val'],
-                     'train_patients': store.train_patients}
-            (out / 'stats.json').write_text(json.dumps(stats))
-        return str(cache.path), stats
-    cache_path, stats = dist.run_on_main(on_main)
-    return EmbeddingCache(cache_path, store=store), stats
+            write_atomic(out / 'split.json', json.dumps({'train_patients': store.train_patients, 'train': split['train'],
+                                                         'val': split['val']}))
+            write_atomic(out / 'stats.json', json.dumps(training_stats(store, split['train'])))
+        return str(cache.path), *(json.loads((out / f).read_text()) for f in ('split.json', 'stats.json'))
+    cache_path, split, stats = dist.run_on_main(on_main)
+    return EmbeddingCache(cache_path, store=store), split, stats
 
 def _trainable_params(model, loss_module) -> list:
     return list(model.parameters()) + (list(loss_module.parameters()) if loss_module is not None else [])
@@ -388,7 +248,7 @@ class _Replica(torch.nn.Module):
         self.model, self.loss_module = model, loss_module
     def forward(self, *args, **kwargs): return self.model(*args, **kwargs)
 
-def _training_state(cfg: TrainConfig, *, in_dim: int, stats: dict, device: torch.device):
+def _training_state(cfg: TrainConfig, *, in_dim: int, stats: dict, n_train: int, device: torch.device):
     "Model, loss module, GradNorm, optimiser and scheduler of `cfg`, seeded, on `device`."
     torch.manual_seed(cfg.seed); np.random.seed(cfg.seed); random.seed(cfg.seed)
     model, loss_module = build_model(cfg, in_dim=in_dim, stats=stats)
@@ -396,10 +256,10 @@ def _training_state(cfg: TrainConfig, *, in_dim: int, stats: dict, device: torch
     if device.type == 'cuda': model.to(memory_format=torch.channels_last)
     if loss_module is not None: loss_module.to(device)
     optimizer = torch.optim.AdamW(_trainable_params(model, loss_module), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(math.ceil(len(stats['train_ids']) / cfg.batch_size) / cfg.accumulate)
+    steps_per_epoch = math.ceil(math.ceil(n_train / cfg.batch_size) / cfg.accumulate)
     warmup = max(1, round(cfg.warmup_epochs * steps_per_epoch))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
-    gradnorm = GradNorm(4).to(device) if cfg.use_gradnorm and cfg.multiscale else None
+    gradnorm = GradNorm(len(SCALE_FACTORS)).to(device) if cfg.use_gradnorm and cfg.multiscale else None
     return model, loss_module, gradnorm, optimizer, scheduler
 
 # %% ../nbs/62_train.ipynb #3b6c19c8
@@ -415,8 +275,9 @@ def _fit(cfg: TrainConfig, out: Path, *, resume: bool, progress: bool, dist: Dis
                          f'batch(es) to share out; set accumulate to at least {dist.world_size} (the global batch is '
                          'batch_size × accumulate), or start fewer processes')
     store = PatchStore(cfg.store)
-    cache, stats = _setup(cfg, out, store, resume=resume, progress=progress, dist=dist)
-    model, loss_module, gradnorm, optimizer, scheduler = _training_state(cfg, in_dim=cache.dim, stats=stats, device=dist.device)
+    cache, split, stats = _setup(cfg, out, store, resume=resume, progress=progress, dist=dist)
+    model, loss_module, gradnorm, optimizer, scheduler = _training_state(cfg, in_dim=cache.dim, stats=stats, n_train=len(split['train']),
+                                                                         device=dist.device)
     state = {'epoch': 0, 'log': [], 'best_score': -math.inf, 'best_epoch': 0}
     last = out / 'checkpoints' / 'last.pt'
     if resume and (last.exists() or (out / 'log.csv').exists()):
@@ -437,9 +298,9 @@ def _fit(cfg: TrainConfig, out: Path, *, resume: bool, progress: bool, dist: Dis
         if epoch - state['best_epoch'] >= cfg.patience and state['best_epoch'] > 0: break
         t0 = time.perf_counter()
         row = {'epoch': epoch + 1, **train_epoch(model, loss_module, gradnorm, optimizer, scheduler, store=store, cache=cache,
-                                                ids=stats['train_ids'], epoch=epoch, cfg=cfg, stats=stats, progress=progress,
+                                                ids=split['train'], epoch=epoch, cfg=cfg, stats=stats, progress=progress,
                                                 dist=dist, ddp=ddp)}
-        row.update(dist.run_on_main(validate, model, loss_module, store=store, cache=cache, ids=stats['val_ids'], cfg=cfg, stats=stats))
+        row.update(dist.run_on_main(validate, model, loss_module, store=store, cache=cache, ids=split['val'], cfg=cfg, stats=stats))
         row.update(lr=scheduler.get_last_lr()[0], seconds=round(time.perf_counter() - t0, 2))
         state['log'].append(row); state['epoch'] = epoch + 1
         score = row['val_pcc_2um'] if row['val_pcc_2um'] is not None else -math.inf
@@ -454,9 +315,9 @@ def _save_epoch(out: Path, model, loss_module, gradnorm, optimizer, scheduler, s
     "`best.pt` (if the epoch improved), `last.pt` and `log.csv`, each replaced atomically."
     loss_state = None if loss_module is None else loss_module.state_dict()
     if best:
-        save_atomic({'format': CHECKPOINT_FORMAT, 'epoch': state['epoch'], 'model': model.state_dict(), 'loss_module': loss_state,
-                     'score': state['best_score']}, out / 'checkpoints' / 'best.pt')
-    save_atomic({'format': CHECKPOINT_FORMAT, 'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
-                 'scheduler': scheduler.state_dict(), 'gradnorm': None if gradnorm is None else gradnorm.state_dict(),
-                 'loss_module': loss_state, 'rng': rng_state(), 'state': state}, out / 'checkpoints' / 'last.pt')
+        save_checkpoint({'epoch': state['epoch'], 'model': model.state_dict(), 'loss_module': loss_state, 'score': state['best_score']},
+                        out / 'checkpoints' / 'best.pt')
+    save_checkpoint({'epoch': state['epoch'], 'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
+                     'scheduler': scheduler.state_dict(), 'gradnorm': None if gradnorm is None else gradnorm.state_dict(),
+                     'loss_module': loss_state, 'rng': rng_state(), 'state': state}, out / 'checkpoints' / 'last.pt')
     _write_log(out, state['log'])
