@@ -8,7 +8,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import itertools
-import os
 from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -22,9 +21,9 @@ from timm.layers import SwiGLUPacked
 from timm.models.vision_transformer import checkpoint_filter_fn as _vit_checkpoint_filter
 
 # %% auto #0
-__all__ = ['DEFAULT_ENCODER', 'DEVICES', 'PRECISIONS', 'EncoderSpec', 'register_encoder', 'list_encoders', 'get_encoder_spec',
-           'TinyPatchEncoder', 'hdexpr_tiny_random', 'efficientnet_lite0_to_timm', 'efficientnet_lite0_package_file',
-           'build_backbone', 'hf_hub_cache', 'resolve_weights', 'read_state_dict', 'load_weights', 'resolve_device',
+__all__ = ['DEFAULT_ENCODER', 'WEIGHT_SUFFIXES', 'DEVICES', 'PRECISIONS', 'EncoderSpec', 'register_encoder', 'list_encoders',
+           'get_encoder_spec', 'TinyPatchEncoder', 'hdexpr_tiny_random', 'efficientnet_lite0_to_timm',
+           'efficientnet_lite0_package_file', 'build_backbone', 'resolve_weights', 'load_weights', 'resolve_device',
            'autocast_dtype', 'maybe_autocast', 'tokens_to_grid', 'TokenGridEncoder', 'check_images', 'load_encoder']
 
 # %% ../nbs/30_encoders.ipynb #3e47ebea
@@ -73,7 +72,7 @@ def list_encoders() -> list[str]:
 def get_encoder_spec(name: str) -> EncoderSpec:
     "The registered `EncoderSpec` called `name`."
     if name not in _ENCODERS:
-        raise KeyError(f"get_encoder_spec: no encoder named {name!r}; registered encoders are "
+        raise ValueError(f"no encoder named {name!r}; registered encoders are "
                        f"{list_encoders()}; add one with register_encoder(EncoderSpec(...))")
     return _ENCODERS[name]
 
@@ -182,14 +181,6 @@ def build_backbone(spec: EncoderSpec) -> nn.Module:
     return timm.create_model(spec.architecture, pretrained=False, **spec.model_kwargs)
 
 # %% ../nbs/30_encoders.ipynb #57b929b1
-def hf_hub_cache() -> Path:
-    "The Hugging Face hub cache folder, read from the environment now."
-    env = os.environ
-    for var in ('HF_HUB_CACHE', 'HUGGINGFACE_HUB_CACHE'):
-        if env.get(var): return Path(env[var]).expanduser()
-    if env.get('HF_HOME'): return Path(env['HF_HOME']).expanduser() / 'hub'
-    return Path(env.get('XDG_CACHE_HOME') or '~/.cache').expanduser() / 'huggingface' / 'hub'
-
 def _missing_weights_message(spec: EncoderSpec, cache: Path) -> str:
     repo, files = spec.hf_hub_id, ' or '.join(spec.hf_filenames)
     where = cache / f"models--{repo.replace('/', '--')}" / 'snapshots' / '<revision>' / spec.hf_filenames[0]
@@ -211,35 +202,29 @@ def resolve_weights(spec: EncoderSpec, weights: str | Path | None = None) -> Pat
     if spec.default_weights is not None: return Path(spec.default_weights())
     if spec.hf_hub_id is None:
         raise FileNotFoundError(f"{spec.name} has no weights source: pass weights='/path/to/state_dict.safetensors'")
-    from huggingface_hub import try_to_load_from_cache
-    cache = hf_hub_cache()
+    from huggingface_hub import constants, try_to_load_from_cache
     for filename in spec.hf_filenames:
-        found = try_to_load_from_cache(spec.hf_hub_id, filename, cache_dir=cache)
+        found = try_to_load_from_cache(spec.hf_hub_id, filename)
         if isinstance(found, str): return Path(found)
-    raise FileNotFoundError(_missing_weights_message(spec, cache))
+    raise FileNotFoundError(_missing_weights_message(spec, Path(constants.HF_HUB_CACHE)))
 
 # %% ../nbs/30_encoders.ipynb #8fecedb1
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    "The tensors of a `.safetensors` / `.bin` / `.pth` / `.pt` checkpoint, on the CPU."
-    path = Path(path)
-    if path.suffix == '.safetensors':
-        from safetensors.torch import load_file
-        return load_file(path, device='cpu')
-    if path.suffix not in ('.bin', '.pth', '.pt', '.ckpt'):
-        raise ValueError(f"read_state_dict: {path} has suffix {path.suffix!r}; expected .safetensors, .bin, .pth or .pt")
-    state = torch.load(path, map_location='cpu', weights_only=True)
-    for key in ('state_dict', 'model'):
-        if isinstance(state.get(key), dict): state = state[key]
-    return state
+WEIGHT_SUFFIXES = ('.safetensors', '.bin', '.pth', '.pt', '.ckpt')
 
-def load_weights(model: nn.Module, state_dict: dict, *, spec: EncoderSpec, source: str | Path = '') -> nn.Module:
-    "Load `state_dict` (converted by `spec.convert_state_dict`) into `model` with `strict=True`."
+def load_weights(model: nn.Module, path: str | Path, *, spec: EncoderSpec) -> nn.Module:
+    "Load the state dict in file `path` (converted by `spec.convert_state_dict`) into `model`, every key matched."
+    path = Path(path)
+    if path.suffix not in WEIGHT_SUFFIXES:
+        raise ValueError(f"{spec.name}: weights file {path} has suffix {path.suffix!r}; expected a state dict ({', '.join(WEIGHT_SUFFIXES)})")
+    try: state_dict = timm.models.load_state_dict(str(path))
+    except Exception as e:
+        raise ValueError(f"{spec.name}: {path} is not a readable state dict ({type(e).__name__}: {e}); is the download complete?") from None
     if spec.convert_state_dict is not None: state_dict = spec.convert_state_dict(state_dict, model)
     missing, unexpected = [], []
     try: missing, unexpected = model.load_state_dict(state_dict, strict=False)
-    except RuntimeError as e: raise ValueError(f"{spec.name}: weights {source} do not fit {spec.architecture}: {e}") from e
+    except RuntimeError as e: raise ValueError(f"{spec.name}: weights {path} do not fit {spec.architecture}: {e}") from e
     if missing or unexpected:
-        raise ValueError(f"{spec.name}: weights {source} do not fit timm's {spec.architecture} built with "
+        raise ValueError(f"{spec.name}: weights {path} do not fit timm's {spec.architecture} built with "
                          f"{spec.model_kwargs}: {len(missing)} missing keys (e.g. {missing[:3]}), {len(unexpected)} "
                          f"unexpected keys (e.g. {unexpected[:3]}); is this a {spec.name} checkpoint?")
     return model
@@ -350,5 +335,5 @@ def load_encoder(name: str | EncoderSpec, *, weights: str | Path | None = None, 
     spec = name if isinstance(name, EncoderSpec) else get_encoder_spec(name)
     path = resolve_weights(spec, weights)   # fails fast, before building a large model
     backbone = build_backbone(spec)
-    if path is not None: load_weights(backbone, read_state_dict(path), spec=spec, source=path)
+    if path is not None: load_weights(backbone, path, spec=spec)
     return TokenGridEncoder(backbone, spec, precision=precision).to(resolve_device(device))
