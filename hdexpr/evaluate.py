@@ -67,8 +67,10 @@ def per_gene_table(results: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame([dict(model=name, gene=g, resolution=r, **v) for name, m in results.items()
                          for g, by_res in m['genes'].items() for r, v in by_res.items()])
 
-def evaluate_run(model_dir: str | Path, *, batch: int = 8, progress: bool = True) -> dict:
-    "Score the run in `model_dir` and its baselines on its store's test patient; write the metric files; return all metrics by predictor."
+def evaluate_run(model_dir: str | Path,   # a run folder of `hdexpr train`
+                 *, batch: int = 8,       # test patches scored at once (memory)
+                 progress: bool = True) -> dict:
+    "Score a run and the constant and oracle baselines on its store's test patient; write the metric files; return the metrics by predictor."
     run = read_run(model_dir)
     store = run.store
     predictors = {'model': lambda ids: predict_in_context(run, ids),

@@ -309,10 +309,16 @@ def save_figure(fig, path, *, dpi: int = 160) -> Path:
 
 def _file_stem(gene: str) -> str: return re.sub(r'[^A-Za-z0-9._-]', '_', gene)
 
-def make_figures(model_dirs, *, genes: Sequence[str], out, n: int = 36, min_umi: int = 50, resolution_um: int = 2) -> list[Path]:
-    "Write `mosaic_<GENE>.png` and `patch_<GENE>.png` per gene and `training_curves.png` into `out`; return their paths."
-    runs = load_runs(model_dirs)
+def make_figures(model_dir: Sequence[str],             # run folders of one patch store (e.g. the Poisson and the MSE run), or {name: run}
+                 *, genes: Sequence[str] = MOSAIC_GENES,   # genes to draw
+                 out: str | Path | None = None,            # folder for the PNGs (default: <first run>/figures)
+                 n: int = 36,                              # patches in a mosaic: the test patches with most UMI of the gene
+                 min_umi: int = 50,                        # a mosaic patch holds more UMI of the gene than this
+                 resolution_um: int = BIN_UM) -> list[Path]:   # bin size of the mosaics (2, 4, 8 or 16 µm)
+    "WSI mosaics and one patch at 8/4/2 µm per gene, and the training curves, of runs of one store, as PNGs; returns their paths."
+    runs = load_runs(model_dir)
     store = next(iter(runs.values())).store
+    out = Path(out) if out is not None else next(iter(runs.values())).path / 'figures'
     genes = [genes] if isinstance(genes, str) else list(genes)
     if not genes: raise ValueError('make_figures: no genes given; name at least one, e.g. MT-ATP6')
     for gene in genes: gene_position(store.genes, gene)

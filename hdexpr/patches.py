@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -218,10 +219,17 @@ def _write_store(path: Path, samples: list[VisiumHDSample], tables: list[pd.Data
     mark_folder(path, STORE_KIND, provenance['identity'], marker=PROVENANCE_FILE, fingerprint=provenance['fingerprint'])
 
 # %% ../nbs/10_patches.ipynb #de5e7b7b
-def prepare(manifest: str | Path, out: str | Path, *, train_patients=('P1', 'P2'), test_patient: str = 'P5',
-            n_genes: int = 50, min_tissue: float = 0.5, overwrite: bool = False, progress: bool = True) -> PatchStore:
-    "Cut the study of `manifest` into a `PatchStore` at `out`, with `n_genes` genes chosen on `train_patients` only."
-    manifest_path, out, train_patients = Path(manifest), Path(out), list(train_patients)
+def prepare(data_dir: str | Path,                   # a folder with manifest.csv (sample_id, patient, path, image), or the CSV itself
+            out: str | Path,                        # the patch store's folder (new, empty, or a store of the same inputs: reused)
+            *, train_patients: Sequence[str] = ('P1', 'P2'),   # patients whose patches train (and choose the genes)
+            test_patient: str = 'P5',               # the held-out patient, never read for gene choice or statistics
+            n_genes: int = 50,                      # genes kept: the most variable 2 µm counts over the training patients
+            min_tissue: float = 0.5,                # keep a patch when at least this fraction of its bins is in tissue
+            overwrite: bool = False,                # replace a store of other inputs or parameters in `out`
+            progress: bool = True) -> PatchStore:
+    "Cut a study into 256 µm patches (H&E, tissue mask, 2 µm counts) and choose genes on the training patients only."
+    manifest_path = Path(data_dir) / 'manifest.csv' if Path(data_dir).is_dir() else Path(data_dir)
+    out, train_patients = Path(out), list(train_patients)
     samples_df = read_manifest(manifest_path)
     _check_split(samples_df, train_patients, test_patient, manifest_path)
     samples_df = samples_df[samples_df.patient.isin([*train_patients, test_patient])].reset_index(drop=True)

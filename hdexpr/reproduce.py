@@ -126,12 +126,21 @@ def _figure_genes(store: PatchStore, wanted: Sequence[str], *, n_fallback: int =
     return genes or list(store.genes[:n_fallback])
 
 # %% ../nbs/90_reproduce.ipynb #8078d2c9
-def reproduce(out: str | Path, *, data_dir: str | Path | None = None, size: str = 'default', seed: int = 0,
-              train_patients: Sequence[str] = ('P1', 'P2'), test_patient: str = 'P5', n_genes: int = 50,
-              loocv: bool = False, losses: Sequence[str] = STUDY_LOSSES, config: dict | None = None,
-              figure_genes: Sequence[str] = MOSAIC_GENES) -> Path:
-    "Run the study into `out`: data (synthetic unless `data_dir` holds a manifest), patches, then the notebooks."
-    config = {**STUDY_CONFIG, **(config or {})}
+def reproduce(out: str | Path,                                   # the results folder (a rerun continues what finished there)
+              *, data_dir: str | Path | None = None,            # a folder with manifest.csv (default: the synthetic study, made in <out>/data)
+              size: str = 'default',                            # synthetic study size without --data_dir: tiny, default or full
+              seed: int = 0,                                    # seed of the synthetic study
+              train_patients: Sequence[str] = ('P1', 'P2'),     # the patients of the main fold's training split
+              test_patient: str = 'P5',                         # the main fold's held-out patient
+              n_genes: int = 50,                                # genes modelled, chosen on each fold's training patients
+              loocv: bool = False,                              # also hold out every other patient once; adds mean ± sd over the folds
+              losses: Sequence[str] = STUDY_LOSSES,             # one run per loss and fold
+              figure_genes: Sequence[str] = MOSAIC_GENES,       # genes of the mosaics and patch figures
+              quick: bool = False,                              # the tiny study, tiny encoder, one epoch: a smoke test of the chain
+              config: dict | None = None) -> Path:              # TrainConfig fields of every run, over the study's (STUDY_CONFIG)
+    "Run the whole study into one results folder: data, patches, then the sparsity, training, evaluation and figures notebooks."
+    if quick: size = 'tiny'
+    config = {**STUDY_CONFIG, **(QUICK_CONFIG if quick else {}), **(config or {})}
     for loss in losses: TrainConfig.from_dict({**config, 'loss': loss}, source='reproduce: the training config')   # before any work
     out = Path(out).resolve(); out.mkdir(parents=True, exist_ok=True)
     manifest = _study_manifest(out, data_dir, size=size, seed=seed)
