@@ -71,8 +71,9 @@ def bench_prepare(study: str | Path, *, size: str = 'full') -> dict:
     if not (study / 'manifest.csv').exists():
         report['synth'] = measure(f"from hdexpr.synth import make_study; make_study(STUDY, size={size!r})", STUDY=study)
     else:
-        report['size'] = json.loads((study / 'study.json').read_text()).get('size', {}).get('name', size) \
-            if (study / 'study.json').exists() else 'unknown (given study)'
+        from hdexpr.folders import read_marker
+        meta = read_marker(study, marker='study.json')   # the study's marker: {kind, identity: {generator, version, size, seed}}
+        report['size'] = meta['identity']['size']['name'] if meta else 'unknown (given study)'
     with tempfile.TemporaryDirectory(dir=study.parent) as tmp:
         two = Path(tmp) / 'manifest.csv'
         import pandas as pd

@@ -21,7 +21,7 @@ import hdexpr
 from .folders import atomic_dir, claim_folder, mark_folder, read_marker
 from .visium import (BIN_UM, COUNTS_FILE, POSITIONS_FILE, SCALEFACTORS_FILE, VisiumFormatError, VisiumHDSample, barcode_bins,
                            find_binned_dir, iter_count_chunks, open_sample, read_barcodes, read_counts, read_features)
-from .synth import true_rate
+from .synth_expression import read_true_rate
 
 # %% auto #0
 __all__ = ['MANIFEST_COLUMNS', 'PATCH_BINS', 'PATCH_UM', 'IMAGE_PX', 'STORE_KIND', 'PROVENANCE_FILE', 'N_VIEWS', 'read_manifest',
@@ -164,7 +164,7 @@ def sample_patches(sample: VisiumHDSample, table: pd.DataFrame, genes: list[str]
         dense = np.zeros((len(genes), PATCH_BINS, PATCH_BINS), np.int32)
         dense[coo.col[sel], r[sel] - p.array_row0, c[sel] - p.array_col0] = coo.data[sel]
         window = (slice(p.array_row0, p.array_row0 + PATCH_BINS), slice(p.array_col0, p.array_col0 + PATCH_BINS))
-        rate = true_rate(sample_root, genes, rows=window[0], cols=window[1]) if (sample_root / 'truth').exists() else None
+        rate = read_true_rate(sample_root, genes, rows=window[0], cols=window[1]) if (sample_root / 'truth').exists() else None
         yield crop_patch_image(sample, p.array_row0, p.array_col0), dense, tissue[window], rate
 
 # %% ../nbs/10_patches.ipynb #5bbb1618

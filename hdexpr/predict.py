@@ -30,7 +30,7 @@ from .evaluate import load_decoder, read_run
 from .model import Hist2STDecoder
 from .patches import PATCH_BINS, crop_patch_image
 from .sparsity import RESOLUTIONS_UM, sum_pool
-from .synth import bin_barcodes
+from .visium import bin_barcodes
 from .train import TrainConfig, atomic_path, expected_counts
 from .visium import POSITIONS_FILE, SCALEFACTORS_FILE, BinToPixel, HEImage, iter_tissue_positions, open_sample
 
