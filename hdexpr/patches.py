@@ -25,8 +25,8 @@ from .synth_expression import read_true_rate
 
 # %% auto #0
 __all__ = ['MANIFEST_COLUMNS', 'PATCH_BINS', 'PATCH_UM', 'IMAGE_PX', 'STORE_KIND', 'PROVENANCE_FILE', 'N_VIEWS', 'read_manifest',
-           'tissue_grid', 'patch_table', 'crop_patch_image', 'gene_moments', 'select_genes', 'PatchStore',
-           'sample_patches', 'store_identity', 'fingerprint', 'prepare', 'dihedral', 'dihedral_inverse', 'read_patches']
+           'patch_table', 'crop_patch_image', 'gene_moments', 'select_genes', 'PatchStore', 'sample_patches',
+           'store_identity', 'fingerprint', 'prepare', 'dihedral', 'dihedral_inverse', 'read_patches']
 
 # %% ../nbs/10_patches.ipynb #a919c8fa
 MANIFEST_COLUMNS = ('sample_id', 'patient', 'path', 'image')
@@ -48,10 +48,6 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
 PATCH_BINS = 128                 # bins per patch side
 PATCH_UM = PATCH_BINS * BIN_UM   # 256 µm per patch side
 IMAGE_PX = 224                   # encoder input side
-
-def tissue_grid(sample: VisiumHDSample) -> np.ndarray:
-    "In-tissue flags on the bin grid, (rows, cols) bool: the sample's own array, copy it before writing to it."
-    return sample.tissue
 
 def patch_table(tissue: np.ndarray, *, min_tissue: float = 0.5) -> pd.DataFrame:
     "The patches of a bin grid with at least `min_tissue` of their bins in tissue: grid cell, first bin and tissue fraction."
@@ -80,7 +76,7 @@ def gene_moments(sample: VisiumHDSample, table: pd.DataFrame) -> tuple[int, np.n
     "Number of in-tissue bins inside the patches of `table`, and per-gene sums of counts and squared counts over them."
     in_patch = np.zeros(sample.grid_shape, bool)
     for r, c in zip(table.array_row0, table.array_col0): in_patch[r:r + PATCH_BINS, c:c + PATCH_BINS] = True
-    in_patch &= tissue_grid(sample)
+    in_patch &= sample.tissue
     rows, cols = _barcode_rows_cols(sample)
     keep_barcode = in_patch[rows, cols]
     n_genes = len(read_features(sample.counts_path))
@@ -157,7 +153,7 @@ def sample_patches(sample: VisiumHDSample, table: pd.DataFrame, genes: list[str]
     order = np.argsort(pid, kind='stable')
     bounds = np.searchsorted(pid[order], np.arange(len(table) + 1))
     del pid
-    tissue = tissue_grid(sample)
+    tissue = sample.tissue
     sample_root = sample.binned_dir.parents[1]   # <root>/binned_outputs/square_002um
     for i, p in enumerate(table.itertuples()):
         sel = order[bounds[i]:bounds[i + 1]]

@@ -92,14 +92,17 @@ def _upgrade_first_marker(out):
     if isinstance(old, dict) and old.get('generator') == 'hdexpr.synth' and 'kind' not in old and (out / 'manifest.csv').exists():
         mark_folder(out, STUDY_KIND, old, marker=STUDY_MARKER)
 
-def make_study(out, *, size='default', seed=0, overwrite=False):
-    "Write the synthetic study (P1, P2, P5) into new or empty folder `out`, or reuse the same study there; returns the path of `out/manifest.csv`."
+def make_study(out: str | Path,          # the study's folder: new, empty, or the same study (reused)
+               *, size: str = 'default',  # tiny, default or full (a capture area); or a SynthSize
+               seed: int = 0,             # everything in the study follows from it
+               overwrite: bool = False):  # replace a study of another size or seed in `out`
+    "Write the synthetic study (P1, P2, P5) in Space Ranger layout with its H&E and truth, or reuse it; returns the path of its manifest.csv."
     if isinstance(size, str) and size not in SIZES: raise ValueError(f"size={size!r}: expected one of {list(SIZES)} or a SynthSize")
     out = Path(out); sz = SIZES[size] if isinstance(size, str) else size
     identity = _study_identity(sz, seed)
     _upgrade_first_marker(out)
     if claim_folder(out, STUDY_KIND, identity, overwrite=overwrite, marker=STUDY_MARKER, what='synthetic study',
-                    flag='overwrite=True') is not None: return out / 'manifest.csv'
+                    flag='--overwrite') is not None: return out / 'manifest.csv'
     with atomic_dir(out) as tmp:
         panel = make_panel(sz.n_genes, seed=seed); P = make_profiles(panel, seed=seed); rows = []
         for pat in PATIENTS.values():
