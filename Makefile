@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= results
 
-.PHONY: venv reproduce test docs bench export readme check-sync clean
+.PHONY: venv reproduce test docs bench export readme check-sync lint clean
 
 $(BIN)/hdexpr: settings.ini setup.py constraints.txt
 	$(PY) -m venv $(VENV)
@@ -42,6 +42,10 @@ readme: venv
 check-sync: export
 	@git diff --exit-code --stat -- hdexpr nbs README.md || { echo "nbdev_export / nbdev_clean changed tracked files: run 'make export' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain --untracked-files=all -- hdexpr)" || { git status --porcelain -- hdexpr; echo "nbdev_export produced untracked modules: commit them"; exit 1; }
+
+# pyflakes-class errors (unused or undefined names, syntax) in the package, the benchmarks, the tests and the docs build
+lint: venv
+	$(BIN)/ruff check --select F,E9 hdexpr bench tests docs
 
 clean:
 	rm -rf _proc _docs _docs_screens build *.egg-info bench_report.json bench_report.md

@@ -33,7 +33,8 @@ def timed(fn, *, reps: int, warmup: int = 1) -> list[float]:
 def bench_embed_cache(store, *, encoder: str = 'efficientnet-lite0', batch_size: int = 16, train_batch: int = 8,
                       reps: int = 7) -> dict:
     "Embedding throughput, cache build, and a training step from the cache vs re-encoding, on `store` (a PatchStore)."
-    from hdexpr.embeddings import N_VIEWS, _images_as_float, build_embedding_cache, dihedral
+    from hdexpr.embeddings import _images_as_float, build_embedding_cache
+    from hdexpr.patches import N_VIEWS, dihedral
     from hdexpr.encoders import load_encoder
     from hdexpr.model import DecoderConfig, Hist2STDecoder
 

@@ -12,14 +12,14 @@ Usage:  python bench/prepare_full.py --study /path/to/full_study [--size full] [
 The study is generated (`hdexpr synth --size full`, or --size) when the folder holds no manifest.
 `bench/run_all.py` calls `bench_prepare(study, size=...)` directly.
 """
-import argparse, json, os, subprocess, sys, tempfile, textwrap, time
+import argparse, json, subprocess, sys, tempfile, textwrap, time
 from pathlib import Path
 
 STREAMED = """
 from hdexpr.patches import *
 from hdexpr.visium import open_sample, read_counts, read_features
 m = read_manifest(MANIFEST); s = {r.patient: open_sample(r.path, r.image) for r in m.itertuples()}
-tables = {p: patch_table(tissue_grid(x)) for p, x in s.items()}
+tables = {p: patch_table(x.tissue) for p, x in s.items()}
 genes = select_genes([gene_moments(s['P1'], tables['P1'])], list(read_features(s['P1'].counts_path).name))
 for p in ('P1', 'P5'): counts, _ = read_counts(s[p].counts_path, genes)
 print(genes[:5])
@@ -29,7 +29,7 @@ import numpy as np, scanpy as sc
 from hdexpr.patches import *
 from hdexpr.visium import open_sample
 m = read_manifest(MANIFEST); s = {r.patient: open_sample(r.path, r.image) for r in m.itertuples()}
-tables = {p: patch_table(tissue_grid(x)) for p, x in s.items()}
+tables = {p: patch_table(x.tissue) for p, x in s.items()}
 ad = sc.read_10x_h5(s['P1'].counts_path)
 rows, cols = np.array([b.rsplit('-', 1)[0].split('_')[2:4] for b in ad.obs_names], dtype=int).T
 in_patch = np.zeros(s['P1'].grid_shape, bool)

@@ -30,7 +30,6 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-import numpy as np
 import torch
 
 NAMES = ('embedding', 'cache', 'decoder', 'prepare', 'predict', 'ddp')
@@ -189,7 +188,8 @@ def bench_predict_section(a, work: Path) -> dict:
 # ---------------------------------------------------------------- ddp
 DDP_RUN = """
 import json, time, torch
-from hdexpr.train import TrainConfig, fit
+from hdexpr.runs import TrainConfig
+from hdexpr.train import fit
 t = time.perf_counter()
 fit(TrainConfig(**json.loads({cfg!r})), {out!r}, progress=False)
 print('FIT_S', time.perf_counter() - t)
@@ -198,7 +198,7 @@ print('FIT_S', time.perf_counter() - t)
 def bench_ddp(a, work: Path) -> dict:
     from hdexpr.distributed import torchrun_python
     from hdexpr.embeddings import build_embedding_cache
-    from hdexpr.train import TrainConfig, load_checkpoint
+    from hdexpr.runs import TrainConfig, load_checkpoint
     import pandas as pd
     store = tiny_store(work)
     build_embedding_cache(store, 'tiny-random', progress=False)       # built once, outside the timings
@@ -249,7 +249,7 @@ def bench_ddp(a, work: Path) -> dict:
 # ---------------------------------------------------------------- report
 def markdown(report: dict) -> str:
     m = report['meta']
-    lines = [f"# hdexpr benchmarks", '',
+    lines = ["# hdexpr benchmarks", '',
              f"`{m['command']}` — {m['date']}, {m['seconds']:.0f} s in all. {m['machine']}; torch {m['torch']}; "
              f"CUDA: {m['cuda']}; {m['threads']} torch thread(s) for in-process CPU measurements; load average "
              f"{m['load_before']:.1f} before, {m['load_after']:.1f} after (on a shared machine other processes slow every "

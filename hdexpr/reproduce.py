@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,13 +20,15 @@ from jupyter_client.manager import AsyncKernelManager
 
 import hdexpr
 from .figures import MOSAIC_GENES
+from .folders import claim_folder, mark_folder
 from .patches import PatchStore, prepare, read_manifest
 from .synth import make_study
 from .runs import TrainConfig
 
 # %% auto #0
-__all__ = ['STUDY_TAG', 'STUDY_LOSSES', 'STUDY_CONFIG', 'QUICK_CONFIG', 'notebooks_dir', 'study_cells', 'NotebookFailed',
-           'IPCKernelManager', 'run_notebook', 'study_folds', 'reproduce']
+__all__ = ['STUDY_TAG', 'STUDY_LOSSES', 'STUDY_CONFIG', 'QUICK_CONFIG', 'RESULTS_KIND', 'RESULTS_FILE', 'notebooks_dir',
+           'study_cells', 'NotebookFailed', 'IPCKernelManager', 'run_notebook', 'study_folds', 'results_identity',
+           'claim_results', 'results_summary', 'reproduce']
 
 # %% ../nbs/90_reproduce.ipynb #b97be42d
 def notebooks_dir() -> Path:
@@ -81,7 +84,8 @@ def run_notebook(notebook: str | Path, out: str | Path, parameters: dict, *, nam
     print(f'{name}: running ...', flush=True)
     t0 = time.perf_counter()
     try: pm.execute_notebook(study_cells(notebook), executed, parameters=parameters, cwd=notebook.parent, kernel_name='python3',
-                             language='python', progress_bar=False, kernel_manager_class=IPCKernelManager)
+                             language='python', progress_bar=False, kernel_manager_class=IPCKernelManager,
+                             stdout_file=sys.stdout, stderr_file=sys.stderr)   # the cells' output, progress bars included, live
     except pm.PapermillExecutionError as e:
         raise NotebookFailed(f"{name} failed in cell {e.exec_count} with {e.ename}: {e.evalue}; the executed notebook "
                              f"with the traceback is {executed}") from None
@@ -116,6 +120,32 @@ def _study_manifest(out: Path, data_dir, *, size: str, seed: int) -> Path:
     print(f'Generating the synthetic study ({size}) in {data_dir} ...')
     return make_study(data_dir, size=size, seed=seed)
 
+# %% ../nbs/90_reproduce.ipynb #ced9e718
+RESULTS_KIND, RESULTS_FILE = 'hdexpr.Reproduction', 'reproduce.json'
+
+def results_identity(data_dir, *, size: str, seed: int, train_patients: Sequence[str], test_patient: str, n_genes: int,
+                     loocv: bool, losses: Sequence[str], config: dict) -> dict:
+    "What a results folder holds the study of: data (a folder, or the synthetic study's size and seed), folds, genes, losses, config."
+    data = {'data_dir': str(Path(data_dir).resolve())} if data_dir else {'synthetic': {'size': size, 'seed': seed}}
+    return {**data, 'train_patients': list(train_patients), 'test_patient': test_patient, 'loocv': loocv, 'n_genes': n_genes,
+            'losses': list(losses), 'config': config}
+
+def claim_results(out: Path, identity: dict, *, overwrite: bool = False) -> None:
+    "Claim the results folder `out` for the study `identity` (new, or the same study: continued); with `overwrite`, empty it first."
+    if claim_folder(out, RESULTS_KIND, identity, overwrite=overwrite, marker=RESULTS_FILE, what='results folder') is None \
+            and out.exists() and any(out.iterdir()):
+        print(f'--overwrite: removing the results of another study in {out}', flush=True); shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    mark_folder(out, RESULTS_KIND, identity, marker=RESULTS_FILE, hdexpr=hdexpr.__version__)
+
+def results_summary(out: Path) -> str:
+    "Where the results are and what was written: the tables, figures, executed notebooks and runs of the folder `out`."
+    def listing(sub, pattern):
+        names = sorted(p.name for p in (out / sub).glob(pattern))
+        return f'  {sub + "/":<11}{", ".join(names) if names else "(none)"}'
+    return '\n'.join([f'results in {out}:', listing('tables', '*.md'), listing('figures', '*.png'),
+                      listing('notebooks', '*.ipynb'), listing('runs', '*')])
+
 # %% ../nbs/90_reproduce.ipynb #4b67ad46
 def _figure_genes(store: PatchStore, wanted: Sequence[str], *, n_fallback: int = 3) -> list[str]:
     "The genes of `wanted` that `store` models, else its first `n_fallback` (most variable) genes; says which it dropped."
@@ -137,12 +167,16 @@ def reproduce(out: str | Path,                                   # the results f
               losses: Sequence[str] = STUDY_LOSSES,             # one run per loss and fold
               figure_genes: Sequence[str] = MOSAIC_GENES,       # genes of the mosaics and patch figures
               quick: bool = False,                              # the tiny study, tiny encoder, one epoch: a smoke test of the chain
+              overwrite: bool = False,                          # replace results of other data or settings in `out`
               config: dict | None = None) -> Path:              # TrainConfig fields of every run, over the study's (STUDY_CONFIG)
     "Run the whole study into one results folder: data, patches, then the sparsity, training, evaluation and figures notebooks."
     if quick: size = 'tiny'
     config = {**STUDY_CONFIG, **(QUICK_CONFIG if quick else {}), **(config or {})}
     for loss in losses: TrainConfig.from_dict({**config, 'loss': loss}, source='reproduce: the training config')   # before any work
-    out = Path(out).resolve(); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out).resolve()
+    identity = results_identity(data_dir, size=size, seed=seed, train_patients=train_patients, test_patient=test_patient,
+                                n_genes=n_genes, loocv=loocv, losses=losses, config=config)
+    claim_results(out, identity, overwrite=overwrite)
     manifest = _study_manifest(out, data_dir, size=size, seed=seed)
     folds = study_folds(read_manifest(manifest).patient, train_patients=train_patients, test_patient=test_patient, loocv=loocv)
     stores = {test: prepare(manifest, out / 'patches' / f'test_{test}', train_patients=train, test_patient=test, n_genes=n_genes)
@@ -163,4 +197,5 @@ def reproduce(out: str | Path,                                   # the results f
                  inputs=checkpoints)
     for table in ('sparsity', 'loss_by_resolution', 'summary') + (('loocv',) if loocv else ()):
         print(f'## {table}\n\n' + (out / 'tables' / f'{table}.md').read_text())
+    print(results_summary(out))
     return out
