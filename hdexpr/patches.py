@@ -41,7 +41,15 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     missing = [c for c in MANIFEST_COLUMNS if c not in df.columns]
     if missing: raise ValueError(f"{path} lacks column(s) {missing}; found {list(df.columns)}")
     if df.sample_id.duplicated().any(): raise ValueError(f"{path} repeats sample_id(s) {sorted(set(df.sample_id[df.sample_id.duplicated()]))}")
+    for i, row in df[list(MANIFEST_COLUMNS)].iterrows():
+        empty = [c for c in MANIFEST_COLUMNS if pd.isna(row[c]) or not str(row[c]).strip()]
+        if empty: raise ValueError(f"{path}, row {i + 2}: column(s) {empty} are empty; every sample needs {', '.join(MANIFEST_COLUMNS)}")
     for col in ('path', 'image'): df[col] = [str((path.parent / p).resolve()) for p in df[col]]
+    for i, row in df.iterrows():
+        for col in ('path', 'image'):
+            if not Path(row[col]).exists():
+                raise FileNotFoundError(f"{path}, row {i + 2} (sample {row.sample_id}): {col} {row[col]} does not exist; fix the "
+                                        f"'{col}' column (relative paths are read from the manifest's folder, {path.parent})")
     return df[list(MANIFEST_COLUMNS)]
 
 # %% ../nbs/10_patches.ipynb #bed250a7
@@ -189,6 +197,13 @@ def _check_split(manifest: pd.DataFrame, train_patients: list[str], test_patient
     if test_patient in train_patients: raise ValueError(f"Test patient {test_patient} is also a training patient: that would leak the test set")
     if not train_patients: raise ValueError("No training patients given")
 
+def _check_numbers(n_genes: int, min_tissue: float):
+    "Refuse a gene count or tissue fraction that cannot make a store, before any work."
+    if isinstance(n_genes, bool) or not isinstance(n_genes, int) or n_genes < 1:
+        raise ValueError(f"--n_genes must be a whole number of genes ≥ 1, got {n_genes!r}")
+    if not 0 < min_tissue <= 1:
+        raise ValueError(f"--min_tissue is the fraction of a patch's bins in tissue, in (0, 1]; got {min_tissue!r}")
+
 # %% ../nbs/10_patches.ipynb #e6a3ab57
 def _write_store(path: Path, samples: list[VisiumHDSample], tables: list[pd.DataFrame], genes: list[str], provenance: dict, *, progress=True):
     "Fill the new store folder `path`: the zarr arrays patch by patch, then patches.csv, genes.txt and the marker."
@@ -226,6 +241,7 @@ def prepare(data_dir: str | Path,                   # a folder with manifest.csv
     "Cut a study into 256 µm patches (H&E, tissue mask, 2 µm counts) and choose genes on the training patients only."
     manifest_path = Path(data_dir) / 'manifest.csv' if Path(data_dir).is_dir() else Path(data_dir)
     out, train_patients = Path(out), list(train_patients)
+    _check_numbers(n_genes, min_tissue)
     samples_df = read_manifest(manifest_path)
     _check_split(samples_df, train_patients, test_patient, manifest_path)
     samples_df = samples_df[samples_df.patient.isin([*train_patients, test_patient])].reset_index(drop=True)
