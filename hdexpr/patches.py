@@ -24,9 +24,10 @@ from .visium import (BIN_UM, COUNTS_FILE, POSITIONS_FILE, SCALEFACTORS_FILE, Vis
 from .synth_expression import read_true_rate
 
 # %% auto #0
-__all__ = ['MANIFEST_COLUMNS', 'PATCH_BINS', 'PATCH_UM', 'IMAGE_PX', 'STORE_KIND', 'PROVENANCE_FILE', 'N_VIEWS', 'read_manifest',
-           'patch_table', 'crop_patch_image', 'gene_moments', 'select_genes', 'PatchStore', 'sample_patches',
-           'store_identity', 'fingerprint', 'prepare', 'dihedral', 'dihedral_inverse', 'read_patches']
+__all__ = ['MANIFEST_COLUMNS', 'PATCH_BINS', 'PATCH_UM', 'IMAGE_PX', 'HIRES_UM_PER_PX', 'HIRES_PX', 'STORE_KIND',
+           'PROVENANCE_FILE', 'N_VIEWS', 'read_manifest', 'patch_table', 'crop_patch_image', 'gene_moments',
+           'select_genes', 'PatchStore', 'sample_patches', 'store_identity', 'fingerprint', 'prepare', 'dihedral',
+           'dihedral_inverse', 'read_patches']
 
 # %% ../nbs/10_patches.ipynb #a919c8fa
 MANIFEST_COLUMNS = ('sample_id', 'patient', 'path', 'image')
@@ -56,6 +57,8 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
 PATCH_BINS = 128                 # bins per patch side
 PATCH_UM = PATCH_BINS * BIN_UM   # 256 µm per patch side
 IMAGE_PX = 224                   # encoder input side
+HIRES_UM_PER_PX = 0.5            # the H&E the decoder's own image branch reads: nuclei keep their detail
+HIRES_PX = round(PATCH_UM / HIRES_UM_PER_PX)   # 512 px per 256 µm patch
 
 def patch_table(tissue: np.ndarray, *, min_tissue: float = 0.5) -> pd.DataFrame:
     "The patches of a bin grid with at least `min_tissue` of their bins in tissue: grid cell, first bin and tissue fraction."
@@ -132,7 +135,7 @@ class PatchStore:
     def __len__(self): return len(self.patches)
     def __repr__(self): return f"PatchStore({self.path}, {len(self)} patches, {len(self.genes)} genes, test={self.test_patient})"
     def __getattr__(self, name):
-        if name in ('images', 'counts', 'tissue_mask'): return self._group[name]
+        if name in ('images', 'images_hires', 'counts', 'tissue_mask'): return self._group[name]
         raise AttributeError(name)
 
     @property
@@ -150,7 +153,7 @@ class PatchStore:
 
 # %% ../nbs/10_patches.ipynb #88dabb72
 def sample_patches(sample: VisiumHDSample, table: pd.DataFrame, genes: list[str]):
-    "Yield `(image, counts, tissue_mask, true_rate or None)` for each patch of `table`, in order."
+    "Yield `(image, hires image, counts, tissue_mask, true_rate or None)` for each patch of `table`, in order."
     coo = read_counts(sample.counts_path, genes)[0].tocoo()
     rows, cols = _barcode_rows_cols(sample)
     r, c = rows[coo.row], cols[coo.row]
@@ -169,7 +172,8 @@ def sample_patches(sample: VisiumHDSample, table: pd.DataFrame, genes: list[str]
         dense[coo.col[sel], r[sel] - p.array_row0, c[sel] - p.array_col0] = coo.data[sel]
         window = (slice(p.array_row0, p.array_row0 + PATCH_BINS), slice(p.array_col0, p.array_col0 + PATCH_BINS))
         rate = read_true_rate(sample_root, genes, rows=window[0], cols=window[1]) if (sample_root / 'truth').exists() else None
-        yield crop_patch_image(sample, p.array_row0, p.array_col0), dense, tissue[window], rate
+        yield (crop_patch_image(sample, p.array_row0, p.array_col0), crop_patch_image(sample, p.array_row0, p.array_col0, image_px=HIRES_PX),
+               dense, tissue[window], rate)
 
 # %% ../nbs/10_patches.ipynb #5bbb1618
 def _file_stamp(path: Path) -> list:
@@ -207,11 +211,12 @@ def _check_numbers(n_genes: int, min_tissue: float):
 # %% ../nbs/10_patches.ipynb #e6a3ab57
 def _write_store(path: Path, samples: list[VisiumHDSample], tables: list[pd.DataFrame], genes: list[str], provenance: dict, *, progress=True):
     "Fill the new store folder `path`: the zarr arrays patch by patch, then patches.csv, genes.txt and the marker."
-
     n, g = sum(map(len, tables)), len(genes)
     with_truth = all((s.binned_dir.parents[1] / 'truth').exists() for s in samples)
     root = zarr.open_group(path / 'patches.zarr', mode='w')
     arrays = {'images': root.create_array('images', shape=(n, IMAGE_PX, IMAGE_PX, 3), chunks=(1, IMAGE_PX, IMAGE_PX, 3), dtype='uint8'),
+              'images_hires': root.create_array('images_hires', shape=(n, HIRES_PX, HIRES_PX, 3), chunks=(1, HIRES_PX, HIRES_PX, 3),
+                                                dtype='uint8'),
               'counts': root.create_array('counts', shape=(n, g, PATCH_BINS, PATCH_BINS), chunks=(1, g, PATCH_BINS, PATCH_BINS), dtype='int32'),
               'tissue_mask': root.create_array('tissue_mask', shape=(n, PATCH_BINS, PATCH_BINS), chunks=(1, PATCH_BINS, PATCH_BINS), dtype='bool')}
     if with_truth: arrays['true_rate'] = root.create_array('true_rate', shape=(n, g, PATCH_BINS, PATCH_BINS),
@@ -219,8 +224,8 @@ def _write_store(path: Path, samples: list[VisiumHDSample], tables: list[pd.Data
     i, rows = 0, []
     bar = tqdm(total=n, desc='patches', unit='patch', disable=not progress)
     for sample, table in zip(samples, tables):
-        for p, (img, cnt, msk, rate) in zip(table.itertuples(), sample_patches(sample, table, genes)):
-            arrays['images'][i], arrays['counts'][i], arrays['tissue_mask'][i] = img, cnt, msk
+        for p, (img, hires, cnt, msk, rate) in zip(table.itertuples(), sample_patches(sample, table, genes)):
+            arrays['images'][i], arrays['images_hires'][i], arrays['counts'][i], arrays['tissue_mask'][i] = img, hires, cnt, msk
             if with_truth: arrays['true_rate'][i] = rate
             rows.append({'patch_id': i, 'sample_id': sample.sample_id, 'patient': provenance['identity']['inputs'][sample.sample_id]['patient'],
                          **p._asdict(), 'umi_total': int(cnt.sum())}); i += 1; bar.update()
@@ -246,7 +251,7 @@ def prepare(data_dir: str | Path,                   # a folder with manifest.csv
     _check_split(samples_df, train_patients, test_patient, manifest_path)
     samples_df = samples_df[samples_df.patient.isin([*train_patients, test_patient])].reset_index(drop=True)
     params = dict(train_patients=train_patients, test_patient=test_patient, n_genes=n_genes, min_tissue=min_tissue,
-                  patch_bins=PATCH_BINS, image_px=IMAGE_PX)
+                  patch_bins=PATCH_BINS, image_px=IMAGE_PX, hires_px=HIRES_PX)
     identity = store_identity(samples_df, params)
     if claim_folder(out, STORE_KIND, identity, overwrite=overwrite, marker=PROVENANCE_FILE, what='patch store') is not None:
         return PatchStore(out)
@@ -290,7 +295,7 @@ def read_patches(store: PatchStore, ids, views=None, *, image: bool = False) -> 
     """Counts, tissue mask, slide index and grid position (and the H&E if `image`) of patches `ids`, in views `views`.
 
     Shapes: ids (B,), views (B,) or None (view 0) -> counts (B, G, 128, 128) float32, mask (B, 128, 128) bool,
-    slide (B,) long, grid_rc (B, 2) long, image (B, 3, 224, 224) float in [0, 1]"""
+    slide (B,) long, grid_rc (B, 2) long, image (B, 3, 512, 512) float in [0, 1] (the 0.5 µm/px H&E)"""
     ids = [int(i) for i in ids]
     views = [0] * len(ids) if views is None else [int(v) for v in views]
     table = store.patches.set_index('patch_id').loc[ids]
@@ -299,6 +304,6 @@ def read_patches(store: PatchStore, ids, views=None, *, image: bool = False) -> 
            'mask': torch.stack([dihedral(torch.from_numpy(store.tissue_mask[i]), v) for i, v in zip(ids, views)]),
            'slide': torch.tensor([slides[s] for s in table.sample_id]),
            'grid_rc': torch.from_numpy(table[['grid_row', 'grid_col']].to_numpy()).long()}
-    if image: out['image'] = torch.stack([dihedral(torch.from_numpy(store.images[i]).permute(2, 0, 1).float() / 255, v)
+    if image: out['image'] = torch.stack([dihedral(torch.from_numpy(store.images_hires[i]).permute(2, 0, 1).float() / 255, v)
                                           for i, v in zip(ids, views)])
     return out
