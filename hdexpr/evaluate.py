@@ -133,9 +133,10 @@ def per_gene_study_table(results: dict[str, dict], *, genes=FIGURE_GENES, resolu
     return pd.DataFrame(rows)
 
 def summary_study_table(results: dict[str, dict], *, resolutions=TABLE_RESOLUTIONS) -> pd.DataFrame:
-    "Mean PCC, mean SSIM and coverage per resolution and predictor."
+    "Mean PCC, mean SSIM (pinned), smoothed SSIM (structure) and coverage per resolution and predictor."
     return pd.DataFrame([{'resolution': _res_label(r), 'model': name, 'mean PCC': m['resolutions'][r]['pcc'],
-                          'mean SSIM': m['resolutions'][r]['ssim'], 'coverage': m['resolutions'][r]['coverage']}
+                          'mean SSIM': m['resolutions'][r]['ssim'], 'smoothed SSIM': m['resolutions'][r]['ssim_smooth'],
+                          'coverage': m['resolutions'][r]['coverage']}
                          for r in resolutions for name, m in results.items()])
 
 # %% ../nbs/70_evaluate.ipynb #79ad243e

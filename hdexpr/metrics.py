@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+import math
+
 import numpy as np
 import pandas as pd
 import torch
@@ -19,8 +21,9 @@ from .sparsity import RESOLUTIONS_UM, pool_mask, sum_pool
 from .visium import BIN_UM
 
 # %% auto #0
-__all__ = ['minmax_in_tissue', 'masked_ssim', 'MetricAccumulator', 'evaluate_patches', 'train_mean_rate', 'constant_predictor',
-           'oracle_predictor', 'evaluate_store', 'metrics_table']
+__all__ = ['STRUCTURE_SIGMA', 'LOG_FLOOR', 'minmax_in_tissue', 'masked_ssim', 'smooth_in_tissue', 'structure_ssim',
+           'MetricAccumulator', 'evaluate_patches', 'train_mean_rate', 'constant_predictor', 'oracle_predictor',
+           'log_rate_of', 'GeneCovariance', 'gene_structure', 'evaluate_store', 'metrics_table']
 
 # %% ../nbs/50_metrics.ipynb #c45c564d
 def _moments(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -88,6 +91,34 @@ def masked_ssim(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, *, 
     centre = mask[:, None, pad:h - pad, pad:w - pad].to(torch.float64)
     return (s * centre).sum((-1, -2)) / centre.sum((-1, -2))
 
+# %% ../nbs/50_metrics.ipynb #7cc83e17
+STRUCTURE_SIGMA = 1.0   # Gaussian smoothing of `ssim_smooth`, in bins of the resolution
+
+def smooth_in_tissue(x: torch.Tensor, mask: torch.Tensor, *, sigma: float = STRUCTURE_SIGMA) -> torch.Tensor:
+    """`x` smoothed with a Gaussian of `sigma` bins over in-tissue bins only (normalised convolution); 0 outside the mask.
+
+    Shapes: x (B, G, H, W), mask (B, H, W) bool → (B, G, H, W) float64"""
+    r = max(1, math.ceil(3 * sigma))
+    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=torch.float64, device=x.device) / sigma) ** 2)
+    k = k / k.sum()
+    def blur(t):   # separable, zero padding: (N, 1, H, W)
+        t = F.conv2d(t, k.view(1, 1, 1, -1), padding=(0, r))
+        return F.conv2d(t, k.view(1, 1, -1, 1), padding=(r, 0))
+    b, g, h, w = x.shape
+    m = mask[:, None].to(torch.float64)
+    num = blur((in_tissue(x.to(torch.float64), mask)).reshape(-1, 1, h, w)).reshape(b, g, h, w)
+    den = blur(m.reshape(-1, 1, h, w)).reshape(b, 1, h, w)
+    return in_tissue(num / den.clamp_min(1e-12), mask)
+
+def structure_ssim(pred: torch.Tensor, counts: torch.Tensor, mask: torch.Tensor, *, sigma: float = STRUCTURE_SIGMA) -> torch.Tensor:
+    """`ssim_smooth` per patch and gene: SSIM of the smoothed prediction and counts, both over the smoothed counts' in-tissue maximum.
+
+    Shapes: pred, counts (B, G, H, W), mask (B, H, W) bool → (B, G) float64, NaN where the gene has no count in the patch"""
+    p, k = smooth_in_tissue(pred, mask, sigma=sigma), smooth_in_tissue(counts, mask, sigma=sigma)
+    top = k.masked_fill(~mask[:, None], 0).amax((-1, -2), keepdim=True)
+    s = masked_ssim(p / top.clamp_min(1e-12), k / top.clamp_min(1e-12), mask)
+    return torch.where(top[..., 0, 0] > 0, s, torch.full_like(s, float('nan')))
+
 # %% ../nbs/50_metrics.ipynb #e9e9eab6
 def _nanmean(v: torch.Tensor) -> float | None:
     "Mean over the non-NaN entries of `v` as a float; None when there is none."
@@ -109,9 +140,12 @@ def _contributions(pred, counts, mask, factor, min_fraction, with_ssim=True):
     m = pool_mask(mask, factor, min_fraction=min_fraction)
     moments = _moments(p, k, m)
     r = _pearson(*moments)
-    ssim = masked_ssim(minmax_in_tissue(p, m), minmax_in_tissue(k, m), m) if with_ssim else torch.full_like(r, float('nan'))
+    nan = torch.full_like(r, float('nan'))
+    ssim = masked_ssim(minmax_in_tissue(p, m), minmax_in_tissue(k, m), m) if with_ssim else nan
+    smooth = structure_ssim(p, k, m) if with_ssim else nan
     return dict(moments=_merge_moments(*moments), pp_sum=r.nan_to_num().sum(0), pp_count=(~r.isnan()).sum(0),
                 ssim_sum=ssim.nan_to_num().sum(0), ssim_count=(~ssim.isnan()).sum(0),
+                smooth_sum=smooth.nan_to_num().sum(0), smooth_count=(~smooth.isnan()).sum(0),
                 coverage=m.to(torch.float64).mean((-1, -2)).sum(), n_patches=m.any(-1).any(-1).sum(), n_seen=len(m))
 
 # %% ../nbs/50_metrics.ipynb #03debe0e
@@ -157,11 +191,13 @@ def compute(self: MetricAccumulator) -> dict:
     for r, s in self.state.items():
         pcc = _pearson(*s['moments'])
         per_patch, ssim = s['pp_sum'] / s['pp_count'], s['ssim_sum'] / s['ssim_count']   # 0/0: NaN, i.e. None
+        smooth = s['smooth_sum'] / s['smooth_count']
         out['resolutions'][f'{r}um'] = dict(pcc=_nanmean(pcc), pcc_per_patch=_nanmean(per_patch), ssim=_nanmean(ssim),
-                                            coverage=(s['coverage'] / s['n_seen']).item(), n_genes_valid=int((~pcc.isnan()).sum()),
-                                            n_patches=int(s['n_patches']))
+                                            ssim_smooth=_nanmean(smooth), coverage=(s['coverage'] / s['n_seen']).item(),
+                                            n_genes_valid=int((~pcc.isnan()).sum()), n_patches=int(s['n_patches']))
         for i, g in enumerate(self.genes):
-            out['genes'][g][f'{r}um'] = dict(pcc=_float(pcc[i]), pcc_per_patch=_float(per_patch[i]), ssim=_float(ssim[i]))
+            out['genes'][g][f'{r}um'] = dict(pcc=_float(pcc[i]), pcc_per_patch=_float(per_patch[i]), ssim=_float(ssim[i]),
+                                             ssim_smooth=_float(smooth[i]))
     return out
 
 def evaluate_patches(pred: torch.Tensor, counts: torch.Tensor, mask: torch.Tensor, genes: Sequence[str],
@@ -196,22 +232,66 @@ def oracle_predictor(store) -> Callable:
     return lambda idx: torch.from_numpy(_read(store.true_rate, idx))
 
 # %% ../nbs/50_metrics.ipynb #9bef99a1
+LOG_FLOOR = 1e-4   # expected counts below this count as this, for log λ
+
+def log_rate_of(pred: torch.Tensor) -> torch.Tensor:
+    "log of expected counts, floored at `LOG_FLOOR`. Shapes: (B, G, H, W) -> (B, G, H, W)"
+    return pred.double().clamp_min(LOG_FLOOR).log()
+
+class GeneCovariance:
+    "Streams maps of G genes into their covariance over in-tissue bins."
+    def __init__(self, n_genes: int):
+        self.n, self.s1, self.s2 = 0, torch.zeros(n_genes, dtype=torch.float64), torch.zeros(n_genes, n_genes, dtype=torch.float64)
+
+    def update(self, x: torch.Tensor, mask: torch.Tensor) -> GeneCovariance:
+        "Add the in-tissue bins of `x`. Shapes: x (B, G, H, W), mask (B, H, W) bool"
+        v = x.double().permute(0, 2, 3, 1)[mask].cpu()         # (in-tissue bins, G)
+        self.n, self.s1, self.s2 = self.n + len(v), self.s1 + v.sum(0), self.s2 + v.T @ v
+        return self
+
+    def covariance(self) -> torch.Tensor:
+        "The G × G covariance of the bins so far. Shapes: -> (G, G)"
+        mean = self.s1 / max(self.n, 1)
+        return self.s2 / max(self.n, 1) - torch.outer(mean, mean)
+
+def _correlation(cov: torch.Tensor) -> torch.Tensor | None:
+    sd = cov.diagonal().clamp_min(0).sqrt()
+    return None if (sd <= 1e-12).any() else cov / torch.outer(sd, sd)
+
+def _pc1_share(cov: torch.Tensor) -> float | None:
+    eig = torch.linalg.eigvalsh(cov).clamp_min(0)
+    return None if eig.sum() <= 1e-12 else (eig[-1] / eig.sum()).item()
+
+def gene_structure(pred: GeneCovariance, truth: GeneCovariance) -> dict:
+    "PC1 share of predicted and true log λ, and the mean |difference| of their gene–gene correlations off the diagonal."
+    cp, ct = _correlation(pred.covariance()), _correlation(truth.covariance())
+    off = ~torch.eye(len(pred.s1), dtype=torch.bool)
+    mad = None if cp is None or ct is None else (cp - ct)[off].abs().mean().item()
+    return {'pc1_share': _pc1_share(pred.covariance()), 'pc1_share_true': _pc1_share(truth.covariance()), 'corr_mad': mad}
+
+# %% ../nbs/50_metrics.ipynb #c0a42072
 def evaluate_store(store, predict: Callable, *, patient: str | None = None, batch: int = 8,
                    resolutions: Sequence[int] = RESOLUTIONS_UM, min_fraction: float = 1.0) -> dict:
-    "Metrics (the `best_metrics.json` shape) of `predict(idx) -> (B, G, H, W)` on `patient`'s patches, default the test patient."
+    """Metrics (the `best_metrics.json` shape) of `predict(idx) -> (B, G, H, W)` on `patient`'s patches, default the test patient;
+    on a synthetic store also `gene_structure` (`gene_structure`, against the true λ of the same bins)."""
     patient = store.test_patient if patient is None else patient
     idx = np.flatnonzero(store.patches.patient.to_numpy() == patient)
     if not len(idx): raise ValueError(f"evaluate_store: no patches of patient {patient!r} in {store.path}; it holds {sorted(store.patches.patient.unique())}")
     acc = MetricAccumulator(store.genes, resolutions, min_fraction=min_fraction)
+    pred_cov, true_cov = (GeneCovariance(len(store.genes)) for _ in range(2))
     for start in range(0, len(idx), batch):
         rows = idx[start:start + batch]
-        acc.update(torch.as_tensor(predict(rows)), torch.from_numpy(_read(store.counts, rows)),
-                   torch.from_numpy(_read(store.tissue_mask, rows)).bool())
-    return acc.compute()
+        pred, mask = torch.as_tensor(predict(rows)), torch.from_numpy(_read(store.tissue_mask, rows)).bool()
+        acc.update(pred, torch.from_numpy(_read(store.counts, rows)), mask)
+        if store.true_rate is not None:
+            pred_cov.update(log_rate_of(pred), mask); true_cov.update(log_rate_of(torch.from_numpy(_read(store.true_rate, rows))), mask)
+    out = acc.compute()
+    if store.true_rate is not None: out['gene_structure'] = gene_structure(pred_cov, true_cov)
+    return out
 
 def metrics_table(runs: dict[str, dict]) -> pd.DataFrame:
     "One row per model and resolution (PCC, per-patch PCC, SSIM, coverage, valid genes) from metric dicts keyed by model."
     rows = [dict(model=name, resolution=r.replace('um', ' µm'), PCC=v['pcc'], **{'per-patch PCC': v['pcc_per_patch']},
-                 SSIM=v['ssim'], coverage=v['coverage'], **{'genes valid': v['n_genes_valid']})
+                 SSIM=v['ssim'], **{'smoothed SSIM': v['ssim_smooth']}, coverage=v['coverage'], **{'genes valid': v['n_genes_valid']})
             for name, m in runs.items() for r, v in m['resolutions'].items()]
     return pd.DataFrame(rows).set_index(['model', 'resolution'])

@@ -38,11 +38,11 @@ class DecoderConfig:
     up_dims: tuple = (128, 64, 32)  # channels of the ×2 upsampling stages (16→32→64→128)
     dropout: float = 0.1
     head: str = 'log_rate'        # 'log_rate' (Poisson / NB) or 'zscore' (MSE baseline)
-    image_branch: bool = False    # shallow CNN on the raw H&E, fused before the gene head
-    image_dim: int = 32           # channels of the image branch
+    image_branch: bool = False    # a CNN on the H&E at 0.5 µm/px whose 2, 4, 8 µm features join the upsampling stages
+    image_dims: tuple = (16, 32, 48, 64)  # its channels at 1, 2, 4, 8 µm (input: 4 × out_size px, e.g. 512)
 
     def __post_init__(self):
-        self.up_dims = tuple(self.up_dims)
+        self.up_dims, self.image_dims = tuple(self.up_dims), tuple(self.image_dims)
         def need(ok, msg):
             if not ok: raise ValueError(f'DecoderConfig: {msg}')
         need(self.head in ('log_rate', 'zscore'), f"head must be 'log_rate' or 'zscore', got {self.head!r}")
@@ -133,46 +133,50 @@ class PatchGNN(nn.Module):
 
 # %% ../nbs/40_model.ipynb #f258cfa8
 class UpStage(nn.Module):
-    """Bilinear resize to `size`, then 3×3 conv, GroupNorm, GELU.
+    """Bilinear resize to `size`, concatenate the skip features (if any), then 3×3 conv, GroupNorm, GELU.
 
     Shapes:
-        x: (B, in_dim, h, w) -> (B, out_dim, size, size)
+        x: (B, in_dim, h, w), skip: (B, skip_dim, size, size) or None -> (B, out_dim, size, size)
     """
-    def __init__(self, in_dim: int, out_dim: int, *, size: int):
+    def __init__(self, in_dim: int, out_dim: int, *, size: int, skip_dim: int = 0):
         super().__init__()
-        self.size = size
-        self.conv = nn.Conv2d(in_dim, out_dim, 3, padding=1)
+        self.size, self.skip_dim = size, skip_dim
+        self.conv = nn.Conv2d(in_dim + skip_dim, out_dim, 3, padding=1)
         self.norm = nn.GroupNorm(math.gcd(8, out_dim), out_dim)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, skip: Tensor | None = None) -> Tensor:
         x = F.interpolate(x, size=(self.size, self.size), mode='bilinear', align_corners=False)
+        if (skip is not None) != bool(self.skip_dim):
+            raise ValueError(f'UpStage: built for {self.skip_dim} skip channels but skip was {"given" if skip is not None else "not given"}')
+        if skip is not None: x = torch.cat([x, skip], 1)
         return F.gelu(self.norm(self.conv(x)))
 
 # %% ../nbs/40_model.ipynb #069742c5
 class ImageBranch(nn.Module):
-    """Shallow full-resolution CNN on the raw H&E, resized to the output grid.
+    """A CNN on the H&E at 0.5 µm/px: features at 1, 2, 4, 8 µm (halving the side at each stage); the last three are skips.
 
     Shapes:
-        image: (B, 3, H, W) in [0, 1] -> (B, dim, size, size)
+        image: (B, 3, 4·S, 4·S) in [0, 1] -> [(B, dims[1], S, S), (B, dims[2], S/2, S/2), (B, dims[3], S/4, S/4)]
     """
-    def __init__(self, dim: int = 32, *, size: int = 128):
+    def __init__(self, dims: tuple = (16, 32, 48, 64)):
         super().__init__()
-        self.size = size
-        self.net = nn.Sequential(
-            nn.Conv2d(3, dim // 2, 3, padding=1), nn.GELU(),
-            nn.Conv2d(dim // 2, dim, 3, padding=2, dilation=2), nn.GroupNorm(math.gcd(8, dim), dim), nn.GELU(),
-            nn.Conv2d(dim, dim, 3, padding=1), nn.GELU())
+        def stage(i: int, o: int) -> nn.Sequential:
+            return nn.Sequential(nn.Conv2d(i, o, 3, stride=2, padding=1), nn.GroupNorm(math.gcd(8, o), o), nn.GELU(),
+                                 nn.Conv2d(o, o, 3, padding=1), nn.GroupNorm(math.gcd(8, o), o), nn.GELU())
+        self.stages = nn.ModuleList(stage(i, o) for i, o in zip((3,) + tuple(dims[:-1]), dims))
 
-    def forward(self, image: Tensor) -> Tensor:
-        x = F.interpolate(image, size=(self.size, self.size), mode='bilinear', antialias=True, align_corners=False)
-        return self.net(x * 2 - 1)
+    def forward(self, image: Tensor) -> list[Tensor]:
+        x, feats = image * 2 - 1, []
+        for stage in self.stages:
+            x = stage(x); feats.append(x)
+        return feats[1:]
 
 # %% ../nbs/40_model.ipynb #6c563acd
 class Hist2STDecoder(nn.Module):
     """Token grid (+ patch graph, + optional raw image) → per-gene maps at 2 µm.
 
     Shapes:
-        tokens: (B, C, g, g); slide: (B,); grid_rc: (B, 2); image: (B, 3, 224, 224) -> (B, G, out_size, out_size)
+        tokens: (B, C, g, g); slide: (B,); grid_rc: (B, 2); image: (B, 3, 512, 512) -> (B, G, out_size, out_size)
     """
     def __init__(self, config: DecoderConfig):
         super().__init__()
@@ -188,11 +192,11 @@ class Hist2STDecoder(nn.Module):
         self.gnn = PatchGNN(d, n_layers=c.n_gnn_layers, heads=c.gnn_heads, dropout=c.dropout)
         n = len(c.up_dims)
         sizes = [c.out_size // 2 ** (n - 1 - i) for i in range(n)]
-        self.up = nn.Sequential(*[UpStage(i, o, size=s) for i, o, s in zip((d,) + c.up_dims[:-1], c.up_dims, sizes)])
-        last = c.up_dims[-1]
-        self.image = ImageBranch(c.image_dim, size=c.out_size) if c.image_branch else None
-        self.fuse = nn.Conv2d(last + c.image_dim, last, 3, padding=1) if c.image_branch else None
-        self.gene_head = nn.Conv2d(last, c.n_genes, 1)
+        skips = dict(zip((c.out_size // 2 ** k for k in range(len(c.image_dims) - 1)), c.image_dims[1:])) if c.image_branch else {}
+        self.up = nn.ModuleList(UpStage(i, o, size=s, skip_dim=skips.get(s, 0))
+                                for i, o, s in zip((d,) + c.up_dims[:-1], c.up_dims, sizes))
+        self.image = ImageBranch(c.image_dims) if c.image_branch else None
+        self.gene_head = nn.Conv2d(c.up_dims[-1], c.n_genes, 1)
 
 # %% ../nbs/40_model.ipynb #40e7d5c7
 @patch
@@ -237,12 +241,18 @@ def forward_head(self: Hist2STDecoder, x: Tensor, *, image: Tensor | None = None
     Shapes:
         x: (B, d, g, g); image: (B, 3, H, W) in [0, 1] -> (B, G, out_size, out_size)
     """
+    c = self.config
     if (image is not None) != (self.image is not None):
-        raise ValueError(f'Hist2STDecoder: image_branch={self.config.image_branch} but image was '
-                         f'{"given" if image is not None else "not given"}; pass image=(B, 3, 224, 224) exactly '
-                         'when DecoderConfig(image_branch=True)')
-    x = self.up(x)                                                     # (B, up_dims[-1], out, out)
-    if self.image is not None: x = F.gelu(self.fuse(torch.cat([x, self.image(image)], 1)))
+        raise ValueError(f'Hist2STDecoder: image_branch={c.image_branch} but image was '
+                         f'{"given" if image is not None else "not given"}; pass image=(B, 3, {4 * c.out_size}, {4 * c.out_size}) '
+                         'exactly when DecoderConfig(image_branch=True)')
+    skips = {}
+    if image is not None:
+        if image.shape[-2:] != (4 * c.out_size, 4 * c.out_size):
+            raise ValueError(f'Hist2STDecoder: the image branch reads the H&E at 0.5 µm/px, {4 * c.out_size} px a side for '
+                             f'{c.out_size} bins; got {tuple(image.shape)} (the patch store keeps it as images_hires)')
+        skips = {f.shape[-1]: f for f in self.image(image)}
+    for stage in self.up: x = stage(x, skips.get(stage.size) if stage.skip_dim else None)   # (B, up_dims[i], size, size)
     return x if pre_logits else self.gene_head(x)
 
 @patch
@@ -251,7 +261,7 @@ def forward(self: Hist2STDecoder, tokens: Tensor, *, slide: Tensor | None = None
     """log λ (head='log_rate') or z-scores (head='zscore') per gene and 2 µm bin.
 
     Shapes:
-        tokens: (B, C, g, g); slide: (B,); grid_rc: (B, 2); image: (B, 3, 224, 224) -> (B, G, out_size, out_size)
+        tokens: (B, C, g, g); slide: (B,); grid_rc: (B, 2); image: (B, 3, 512, 512) -> (B, G, out_size, out_size)
     """
     return self.forward_head(self.forward_features(tokens, slide=slide, grid_rc=grid_rc, edge_index=edge_index),
                              image=image)
@@ -277,6 +287,6 @@ def init_rate_bias(self: Hist2STDecoder, mean_rate: Tensor, *, zero_weight: bool
 # %% ../nbs/40_model.ipynb #aea29d71
 def compile_decoder(model: Hist2STDecoder, **kwargs) -> Hist2STDecoder:
     "Compile `model`'s CNN, Transformer, upsampling and image branch in place with `torch.compile(**kwargs)`; GNN and gene head stay eager."
-    for stage in (model.convs, model.transformer, model.up, model.image, model.fuse):
+    for stage in (model.convs, model.transformer, *model.up, model.image):
         if stage is not None: stage.compile(**kwargs)
     return model

@@ -21,11 +21,12 @@ from .model import DecoderConfig, Hist2STDecoder
 from .patches import PatchStore
 
 # %% auto #0
-__all__ = ['LOSSES', 'CHECKPOINT_FORMAT', 'RUN_KIND', 'RUN_FILE', 'RESUMABLE_CHANGES', 'RUN_FILES', 'TrainConfig', 'build_model',
-           'save_checkpoint', 'load_checkpoint', 'run_identity', 'open_run', 'Run', 'read_run']
+__all__ = ['LOSSES', 'SCHEDULES', 'CHECKPOINT_FORMAT', 'RUN_KIND', 'RUN_FILE', 'RESUMABLE_CHANGES', 'RUN_FILES', 'TrainConfig',
+           'build_model', 'save_checkpoint', 'load_checkpoint', 'run_identity', 'open_run', 'Run', 'read_run']
 
 # %% ../nbs/61_runs.ipynb #f981efd4
 LOSSES = ('poisson', 'nb', 'mse')
+SCHEDULES = ('constant', 'cosine')
 
 @dataclass
 class TrainConfig:
@@ -39,7 +40,9 @@ class TrainConfig:
     accumulate: int = 4              # batches per optimiser step
     lr: float = 5e-5                 # AdamW learning rate after the warm-up
     weight_decay: float = 0.01       # AdamW weight decay
-    warmup_epochs: float = 2.0       # linear warm-up, then constant
+    warmup_epochs: float = 2.0       # linear warm-up, then `schedule`
+    schedule: str = 'constant'       # after the warm-up: 'constant', or 'cosine' decay to 2 % of lr at the end of the budget
+    max_steps: int | None = None     # optimiser-step budget (None: `epochs` epochs); the cosine spans it
     patience: int = 8                # epochs without a better validation PCC before stopping
     use_gradnorm: bool = True        # GradNorm weights over the scale losses (else all 1)
     multiscale: bool = True          # losses at 2, 4, 8 and 16 µm (else 2 µm only)
@@ -59,6 +62,9 @@ class TrainConfig:
         for k in ('epochs', 'batch_size', 'accumulate'):
             need(isinstance(getattr(self, k), int) and getattr(self, k) >= 1, f'{k} must be an int >= 1, got {getattr(self, k)!r}')
         need(self.lr > 0, f'lr must be > 0, got {self.lr}')
+        need(self.schedule in SCHEDULES, f'schedule must be one of {SCHEDULES}, got {self.schedule!r}')
+        need(self.max_steps is None or isinstance(self.max_steps, int) and self.max_steps >= 1,
+             f'max_steps must be None or an int >= 1, got {self.max_steps!r}')
         need(0 < self.val_fraction < 1, f'val_fraction must be in (0, 1), got {self.val_fraction}')
         need(self.device in DEVICES or str(self.device).startswith('cuda:'),
              f"device must be {', '.join(map(repr, DEVICES))} or 'cuda:N', got {self.device!r}")

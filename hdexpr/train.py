@@ -11,9 +11,12 @@ import json
 import math
 import random
 import time
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
@@ -31,8 +34,9 @@ from .runs import TrainConfig, build_model, load_checkpoint, open_run, save_chec
 from .sparsity import RESOLUTIONS_UM, SCALE_FACTORS
 
 # %% auto #0
-__all__ = ['LOADER_WORKERS', 'split_patches', 'training_stats', 'epoch_batches', 'scale_losses', 'rng_state', 'set_rng_state',
-           'micro_batch_seed', 'step_plan', 'BatchReader', 'batch_loader', 'train_epoch', 'validate', 'fit']
+__all__ = ['COSINE_FLOOR', 'LOADER_WORKERS', 'split_patches', 'training_stats', 'epoch_batches', 'scale_losses', 'step_budget',
+           'lr_factor', 'rng_state', 'set_rng_state', 'micro_batch_seed', 'step_plan', 'BatchReader', 'batch_loader',
+           'train_epoch', 'validate', 'fit', 'fit_sweep']
 
 # %% ../nbs/62_train.ipynb #8933b47e
 def split_patches(store: PatchStore, *, val_fraction: float, seed: int) -> dict[str, list[int]]:
@@ -80,6 +84,23 @@ def scale_losses(out: torch.Tensor, counts: torch.Tensor, mask: torch.Tensor, *,
         z = zscore(counts, mean=torch.tensor(stats['mean'], device=counts.device), std=torch.tensor(stats['std'], device=counts.device))
         return multiscale_losses(out, z, mask, loss_fn=masked_mse, factors=factors, space='zscore')
     return multiscale_losses(out, counts, mask, loss_fn=loss_module if cfg.loss == 'nb' else poisson_nll, factors=factors)
+
+# %% ../nbs/62_train.ipynb #fe199428
+COSINE_FLOOR = 0.02   # the cosine schedule ends at this fraction of lr
+
+def step_budget(cfg: TrainConfig, *, n_train: int) -> dict[str, int]:
+    "Optimiser steps per epoch, epochs, total steps and warm-up steps of a run of `cfg` on `n_train` training patches."
+    per_epoch = math.ceil(math.ceil(n_train / cfg.batch_size) / cfg.accumulate)
+    epochs = cfg.epochs if cfg.max_steps is None else min(cfg.epochs, math.ceil(cfg.max_steps / per_epoch))
+    return {'steps_per_epoch': per_epoch, 'epochs': epochs, 'steps': epochs * per_epoch,
+            'warmup_steps': max(1, round(cfg.warmup_epochs * per_epoch))}
+
+def lr_factor(step: int, *, warmup: int, total: int, schedule: str = 'constant') -> float:
+    "The learning rate of optimiser step `step` (0-based) as a fraction of `lr`: linear warm-up, then constant or cosine."
+    if step < warmup: return (step + 1) / warmup
+    if schedule == 'constant': return 1.0
+    done = min(1.0, (step - warmup) / max(1, total - warmup))
+    return COSINE_FLOOR + (1 - COSINE_FLOOR) * 0.5 * (1 + math.cos(math.pi * done))
 
 # %% ../nbs/62_train.ipynb #5613b067
 def rng_state() -> dict:
@@ -256,9 +277,9 @@ def _training_state(cfg: TrainConfig, *, in_dim: int, stats: dict, n_train: int,
     if device.type == 'cuda': model.to(memory_format=torch.channels_last)
     if loss_module is not None: loss_module.to(device)
     optimizer = torch.optim.AdamW(_trainable_params(model, loss_module), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(math.ceil(n_train / cfg.batch_size) / cfg.accumulate)
-    warmup = max(1, round(cfg.warmup_epochs * steps_per_epoch))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+    plan = step_budget(cfg, n_train=n_train)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(lr_factor, warmup=plan['warmup_steps'],
+                                                                     total=plan['steps'], schedule=cfg.schedule))
     gradnorm = GradNorm(len(SCALE_FACTORS)).to(device) if cfg.use_gradnorm and cfg.multiscale else None
     return model, loss_module, gradnorm, optimizer, scheduler
 
@@ -292,8 +313,9 @@ def _fit(cfg: TrainConfig, out: Path, *, resume: bool, progress: bool, dist: Dis
     if dist.is_distributed:
         ddp = DistributedDataParallel(_Replica(model, loss_module), device_ids=[dist.device] if dist.device.type == 'cuda' else None,
                                       forward_sync_buffers=False)   # the decoder's only buffer is a constant
-    bar = tqdm(range(state['epoch'], cfg.epochs), desc=f'training {cfg.loss}', unit='epoch', disable=not progress,
-               initial=state['epoch'], total=cfg.epochs)
+    epochs = step_budget(cfg, n_train=len(split['train']))['epochs']
+    bar = tqdm(range(state['epoch'], epochs), desc=f'training {cfg.loss}', unit='epoch', disable=not progress,
+               initial=state['epoch'], total=epochs)
     for epoch in bar:
         if epoch - state['best_epoch'] >= cfg.patience and state['best_epoch'] > 0: break
         t0 = time.perf_counter()
@@ -301,7 +323,7 @@ def _fit(cfg: TrainConfig, out: Path, *, resume: bool, progress: bool, dist: Dis
                                                 ids=split['train'], epoch=epoch, cfg=cfg, stats=stats, progress=progress,
                                                 dist=dist, ddp=ddp)}
         row.update(dist.run_on_main(validate, model, loss_module, store=store, cache=cache, ids=split['val'], cfg=cfg, stats=stats))
-        row.update(lr=scheduler.get_last_lr()[0], seconds=round(time.perf_counter() - t0, 2))
+        row.update(step=scheduler.last_epoch, lr=scheduler.get_last_lr()[0], seconds=round(time.perf_counter() - t0, 2))
         state['log'].append(row); state['epoch'] = epoch + 1
         score = row['val_pcc_2um'] if row['val_pcc_2um'] is not None else -math.inf
         improved = score > state['best_score']
@@ -321,3 +343,19 @@ def _save_epoch(out: Path, model, loss_module, gradnorm, optimizer, scheduler, s
                      'scheduler': scheduler.state_dict(), 'gradnorm': None if gradnorm is None else gradnorm.state_dict(),
                      'loss_module': loss_state, 'rng': rng_state(), 'state': state}, out / 'checkpoints' / 'last.pt')
     _write_log(out, state['log'])
+
+# %% ../nbs/62_train.ipynb #7d148fd3
+def fit_sweep(cfg: TrainConfig, out: str | Path, *, lrs, sweep_steps: int, progress: bool = True) -> Path:
+    "Train `cfg` into `out` with the learning rate of `lrs` whose `sweep_steps`-step run validated best; record the choice in `sweep.json`."
+    out, lrs = Path(out), sorted({float(lr) for lr in lrs})
+    if not lrs: raise ValueError('fit_sweep: no learning rate to choose from; pass at least one in lrs')
+    scores = {}
+    for lr in lrs:
+        trial = fit(replace(cfg, lr=lr, max_steps=sweep_steps), out.with_name(f'{out.name}_sweep') / f'lr_{lr:g}',
+                    resume=True, progress=progress)
+        scores[lr] = float(pd.read_csv(trial / 'log.csv').val_pcc_2um.max())
+    best = max(lrs, key=lambda lr: (scores[lr], -lr))   # ties: the smaller step
+    fit(replace(cfg, lr=best), out, resume=True, progress=progress)
+    write_atomic(out / 'sweep.json', json.dumps({'lrs': lrs, 'sweep_steps': sweep_steps, 'val_pcc_2um': {f'{lr:g}': v for lr, v in scores.items()},
+                                                 'chosen_lr': best}, indent=1))
+    return out
