@@ -19,9 +19,9 @@ from .patches import read_patches
 from .runs import RUN_FILE, Run, read_run
 
 # %% auto #0
-__all__ = ['FIGURE_GENES', 'PREDICTOR_LABELS', 'TABLE_RESOLUTIONS', 'predict_patches', 'patch_context', 'predict_in_context',
-           'per_gene_table', 'evaluate_run', 'study_results', 'loss_by_resolution_table', 'per_gene_study_table',
-           'summary_study_table', 'loocv_table', 'write_table']
+__all__ = ['FIGURE_GENES', 'PREDICTOR_LABELS', 'TABLE_RESOLUTIONS', 'REFERENCE_SUFFIX', 'predict_patches', 'patch_context',
+           'predict_in_context', 'per_gene_table', 'evaluate_run', 'study_results', 'loss_by_resolution_table',
+           'gene_structure_table', 'per_gene_study_table', 'summary_study_table', 'loocv_table', 'write_table']
 
 # %% ../nbs/70_evaluate.ipynb #9a9b3adc
 @torch.no_grad()
@@ -111,19 +111,37 @@ def study_results(runs: dict[str, str | Path], *, progress: bool = True) -> dict
 # %% ../nbs/70_evaluate.ipynb #6189c1c7
 def _res_label(r: str) -> str: return r.replace('um', ' µm')
 
+REFERENCE_SUFFIX = '_reference'   # a run trained with the reference study's recipe: '<loss>_reference'
+
 def _labels(name: str) -> dict:
-    model, loss, target = PREDICTOR_LABELS.get(name, (name, name, ''))
-    return {'model': model, 'loss': loss, 'target': target}
+    base = name.removesuffix(REFERENCE_SUFFIX)
+    model, loss, target = PREDICTOR_LABELS.get(base, (base, base, ''))
+    return {'model': model + (', reference settings' if name.endswith(REFERENCE_SUFFIX) else ''), 'loss': loss, 'target': target}
 
 def loss_by_resolution_table(results: dict[str, dict], *, resolutions=TABLE_RESOLUTIONS) -> pd.DataFrame:
-    "Pooled masked PCC per predictor at each resolution, and the Poisson / MSE ratio when both are there."
-    rows = [{**_labels(name), **{f'{_res_label(r)} PCC': m['resolutions'][r]['pcc'] for r in resolutions}}
-            for name, m in results.items()]
-    if {'poisson', 'mse'} <= set(results):
-        ratio = {f'{_res_label(r)} PCC': results['poisson']['resolutions'][r]['pcc'] / results['mse']['resolutions'][r]['pcc']
-                 if results['mse']['resolutions'][r]['pcc'] else float('nan') for r in resolutions}
-        rows.append({'model': 'Poisson / MSE', 'loss': '', 'target': '', **ratio})
+    """Pooled masked PCC per predictor at each resolution, with the % of the oracle's it reaches (when there is an oracle),
+    and the Poisson / MSE ratio of each pair of runs with the same settings."""
+    oracle = results.get('oracle')
+    def row(name, m):
+        pcc = {f'{_res_label(r)} PCC': m['resolutions'][r]['pcc'] for r in resolutions}
+        if oracle is not None:
+            pcc |= {f'{_res_label(r)} % oracle': 100 * m['resolutions'][r]['pcc'] / oracle['resolutions'][r]['pcc'] for r in resolutions}
+        return {**_labels(name), **pcc}
+    rows = [row(name, m) for name, m in results.items()]
+    for suffix in ('', REFERENCE_SUFFIX):
+        p, q = results.get(f'poisson{suffix}'), results.get(f'mse{suffix}')
+        if p is None or q is None: continue
+        ratio = {f'{_res_label(r)} PCC': p['resolutions'][r]['pcc'] / q['resolutions'][r]['pcc'] if q['resolutions'][r]['pcc']
+                 else float('nan') for r in resolutions}
+        rows.append({'model': 'Poisson / MSE' + (', reference settings' if suffix else ''), 'loss': '', 'target': '', **ratio})
     return pd.DataFrame(rows)
+
+def gene_structure_table(results: dict[str, dict]) -> pd.DataFrame:
+    "PC1 share of predicted and true log λ and the gene–gene correlation difference per predictor (synthetic studies)."
+    return pd.DataFrame([{**_labels(name), 'PC1 share': m['gene_structure']['pc1_share'],
+                          'PC1 share of the truth': m['gene_structure']['pc1_share_true'],
+                          'gene–gene correlation |difference|': m['gene_structure']['corr_mad']}
+                         for name, m in results.items() if 'gene_structure' in m])
 
 def per_gene_study_table(results: dict[str, dict], *, genes=FIGURE_GENES, resolutions=TABLE_RESOLUTIONS) -> pd.DataFrame:
     "PCC and SSIM at each resolution for `genes` (those modelled), one row per gene and predictor."

@@ -26,9 +26,10 @@ from .synth import make_study
 from .runs import TrainConfig
 
 # %% auto #0
-__all__ = ['STUDY_TAG', 'STUDY_LOSSES', 'STUDY_CONFIG', 'QUICK_CONFIG', 'RESULTS_KIND', 'RESULTS_FILE', 'notebooks_dir',
-           'study_cells', 'NotebookFailed', 'IPCKernelManager', 'run_notebook', 'study_folds', 'results_identity',
-           'claim_results', 'results_summary', 'reproduce']
+__all__ = ['STUDY_TAG', 'STUDY_LOSSES', 'STUDY_DECODER', 'STUDY_CONFIG', 'STUDY_LRS', 'SWEEP_STEPS', 'REFERENCE_CONFIG',
+           'QUICK_CONFIG', 'QUICK_STUDY', 'RESULTS_KIND', 'RESULTS_FILE', 'notebooks_dir', 'study_cells',
+           'NotebookFailed', 'IPCKernelManager', 'run_notebook', 'study_folds', 'results_identity', 'claim_results',
+           'results_summary', 'reproduce']
 
 # %% ../nbs/90_reproduce.ipynb #b97be42d
 def notebooks_dir() -> Path:
@@ -107,9 +108,14 @@ def study_folds(patients: Sequence[str], *, train_patients: Sequence[str], test_
 
 # %% ../nbs/90_reproduce.ipynb #b6c9de76
 STUDY_LOSSES = ('poisson', 'mse')
-STUDY_CONFIG = {}
-QUICK_CONFIG = {'encoder': 'tiny-random', 'epochs': 1, 'batch_size': 4, 'accumulate': 1, 'lr': 3e-3,
+STUDY_DECODER = {'hidden_dim': 128, 'n_heads': 4, 'image_branch': True}
+STUDY_CONFIG = {'accumulate': 1, 'schedule': 'cosine', 'epochs': 80, 'patience': 15, 'precision': 'bf16', 'decoder': STUDY_DECODER}
+STUDY_LRS = (5e-4, 2e-3)
+SWEEP_STEPS = 140
+REFERENCE_CONFIG = {'precision': 'bf16', 'decoder': STUDY_DECODER}   # TrainConfig's defaults are the reference recipe
+QUICK_CONFIG = {'encoder': 'tiny-random', 'epochs': 1, 'batch_size': 4, 'accumulate': 1, 'lr': 3e-3, 'precision': 'fp32',
                 'decoder': {'hidden_dim': 32, 'n_heads': 2, 'gnn_heads': 2, 'up_dims': [16, 8, 8]}}
+QUICK_STUDY = {'lrs': (1e-3, 3e-3), 'sweep_steps': 4, 'reference': {**QUICK_CONFIG, 'lr': 1e-3, 'accumulate': 2}}
 
 def _study_manifest(out: Path, data_dir, *, size: str, seed: int) -> Path:
     "The manifest of `data_dir`, or of the synthetic study of `size` in `<out>/data` (generated when absent)."
@@ -167,15 +173,21 @@ def reproduce(out: str | Path,                                   # the results f
               losses: Sequence[str] = STUDY_LOSSES,             # one run per loss and fold
               figure_genes: Sequence[str] = MOSAIC_GENES,       # genes of the mosaics and patch figures
               quick: bool = False,                              # the tiny study, tiny encoder, one epoch: a smoke test of the chain
+              reference: bool = True,                           # also train each loss with the reference study's recipe
               overwrite: bool = False,                          # replace results of other data or settings in `out`
-              config: dict | None = None) -> Path:              # TrainConfig fields of every run, over the study's (STUDY_CONFIG)
+              config: dict | None = None) -> Path:              # TrainConfig fields of the headline runs, over STUDY_CONFIG (an lr: no sweep)
     "Run the whole study into one results folder: data, patches, then the sparsity, training, evaluation and figures notebooks."
     if quick: size = 'tiny'
+    study = {'lrs': None if 'lr' in (config or {}) else STUDY_LRS, 'sweep_steps': SWEEP_STEPS, 'reference': REFERENCE_CONFIG,
+             **(QUICK_STUDY if quick else {})}
+    if not reference: study['reference'] = None
     config = {**STUDY_CONFIG, **(QUICK_CONFIG if quick else {}), **(config or {})}
-    for loss in losses: TrainConfig.from_dict({**config, 'loss': loss}, source='reproduce: the training config')   # before any work
+    for loss in losses:   # every config is checked before any work
+        TrainConfig.from_dict({**config, 'loss': loss}, source='reproduce: the training config')
+        if study['reference'] is not None: TrainConfig.from_dict({**study['reference'], 'loss': loss}, source='reproduce: the reference config')
     out = Path(out).resolve()
     identity = results_identity(data_dir, size=size, seed=seed, train_patients=train_patients, test_patient=test_patient,
-                                n_genes=n_genes, loocv=loocv, losses=losses, config=config)
+                                n_genes=n_genes, loocv=loocv, losses=losses, config={**config, **study})
     claim_results(out, identity, overwrite=overwrite)
     manifest = _study_manifest(out, data_dir, size=size, seed=seed)
     folds = study_folds(read_manifest(manifest).patient, train_patients=train_patients, test_patient=test_patient, loocv=loocv)
@@ -188,12 +200,14 @@ def reproduce(out: str | Path,                                   # the results f
     runs = {}
     for test, store in stores.items():
         run_notebook(nbs / '62_train.ipynb', out, dict(store_path=str(store.path), runs_dir=str(out / 'runs'),
-                                                       losses=list(losses), config=config),
+                                                       losses=list(losses), config=config,
+                                                       **{k: list(v) if isinstance(v, tuple) else v for k, v in study.items()}),
                      name=f'62_train_{test}.ipynb', inputs=[store.path / 'provenance.json'])
         runs[test] = {loss: str(out / 'runs' / f'{loss}_{test}') for loss in losses}
+        if study['reference'] is not None: runs[test] |= {f'{loss}_reference': str(out / 'runs' / f'{loss}_{test}_reference') for loss in losses}
     checkpoints = [Path(r) / 'checkpoints' / 'best.pt' for fold in runs.values() for r in fold.values()]
     run_notebook(nbs / '70_evaluate.ipynb', out, dict(runs=runs, out_dir=str(out)), inputs=checkpoints)
-    run_notebook(nbs / '71_figures.ipynb', out, dict(runs=runs[main], genes=genes, out_dir=str(out)),
+    run_notebook(nbs / '71_figures.ipynb', out, dict(runs={loss: runs[main][loss] for loss in losses}, genes=genes, out_dir=str(out)),
                  inputs=checkpoints)
     for table in ('sparsity', 'loss_by_resolution', 'summary') + (('loocv',) if loocv else ()):
         print(f'## {table}\n\n' + (out / 'tables' / f'{table}.md').read_text())

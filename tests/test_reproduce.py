@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 HDEXPR = Path(sys.executable).parent / 'hdexpr'
-TABLES = ['loss_by_resolution', 'per_gene', 'sparsity', 'summary']
+TABLES = ['gene_structure', 'loss_by_resolution', 'per_gene', 'sparsity', 'summary']
 
 
 def hdexpr(*args):
@@ -37,6 +37,9 @@ def test_results_folder(results):
     assert 'sparsity.png' in figures and 'training_curves.png' in figures
     assert any(f.startswith('mosaic_') for f in figures) and any(f.startswith('patch_') for f in figures)
     assert '## loss_by_resolution' in output and 'Poisson / MSE' in output
+    for nb in (out / 'notebooks').glob('*.ipynb'):   # the study's cells only: no demo, no self-test, no nbdev_export
+        source = '\n'.join(''.join(c['source']) for c in json.loads(nb.read_text())['cells'])
+        assert not any(w in source for w in ('test_eq', 'test_fail', 'nbdev_export', 'mkdtemp')), nb.name
     assert 'Kernel is running over TCP' not in output   # the notebooks' kernels use Unix sockets
 
 
@@ -56,12 +59,15 @@ def test_run_folders_follow_the_contract(results):
 def test_tables_hold_the_runs_metrics(results):
     out, _ = results
     table = pd.read_csv(out / 'tables' / 'loss_by_resolution.csv')
-    assert list(table.model) == ['hdexpr', 'baseline', 'constant', 'oracle', 'Poisson / MSE']
+    assert list(table.model) == ['hdexpr', 'baseline', 'hdexpr, reference settings', 'baseline, reference settings', 'constant',
+                                 'oracle', 'Poisson / MSE', 'Poisson / MSE, reference settings']
     runs = {loss: json.loads((out / 'runs' / f'{loss}_P5' / 'best_metrics.json').read_text()) for loss in ('poisson', 'mse')}
     for row, loss in ((0, 'poisson'), (1, 'mse')):
         for res in ('2', '4', '8'):
             assert table.loc[row, f'{res} µm PCC'] == pytest.approx(runs[loss]['resolutions'][f'{res}um']['pcc'], abs=1e-12)
-    assert table.loc[4, '2 µm PCC'] == pytest.approx(table.loc[0, '2 µm PCC'] / table.loc[1, '2 µm PCC'])
+    assert table.loc[6, '2 µm PCC'] == pytest.approx(table.loc[0, '2 µm PCC'] / table.loc[1, '2 µm PCC'])
+    assert table.loc[7, '2 µm PCC'] == pytest.approx(table.loc[2, '2 µm PCC'] / table.loc[3, '2 µm PCC'])
+    assert table.loc[0, '2 µm % oracle'] == pytest.approx(100 * table.loc[0, '2 µm PCC'] / table.loc[5, '2 µm PCC'])
     sparsity = pd.read_csv(out / 'tables' / 'sparsity.csv')
     assert list(sparsity.Patient) == ['P1', 'P2', 'P5']
 
