@@ -190,31 +190,41 @@ _DISK_ADVICE = {errno.ENOSPC: 'the disk is full: free space there (`df -h` shows
                 errno.EACCES: 'permission denied: choose a folder you can write to, or fix its permissions'}
 
 def error_line(command: str, e: BaseException) -> tuple[str, int]:
-    "The one line `hdexpr <command>` prints for error `e`, and its exit status."
+    "The one line `hdexpr <command>` prints for error `e` (`command` '' before one is known), and its exit status."
     reproduce = sys.modules.get('hdexpr.reproduce')   # only a command that imported it can fail in a notebook
     if isinstance(e, KeyboardInterrupt):
-        return (f'hdexpr {command}: interrupted; what was written is complete or gone: run the same command again to '
+        return (f'hdexpr {command}'.rstrip() + ': interrupted; what was written is complete or gone: run the same command again to '
                 'continue where it stopped'), 130
-    if reproduce is not None and isinstance(e, reproduce.NotebookFailed): return f'hdexpr {command}: error: {e}; fix it and run the same command again to continue', 1
+    prefix = f'hdexpr {command}'.rstrip() + ': error:'
+    if reproduce is not None and isinstance(e, reproduce.NotebookFailed): return f'{prefix} {e}; fix it and run the same command again to continue', 1
     if isinstance(e, (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError)):
-        return f'hdexpr {command}: error: {e}', 2
+        return f'{prefix} {e}', 2
     if isinstance(e, OSError):
         where = f' ({e.filename})' if e.filename else ''
         advice = _DISK_ADVICE.get(e.errno, 'check the file and the disk, then run the same command again')
-        return f'hdexpr {command}: error: {e.strerror or e}{where}: {advice}', 1
+        return f'{prefix} {e.strerror or e}{where}: {advice}', 1
     raise e
+
+def _close_progress_bars():
+    "Close the progress bars an error left open, so that the error's line starts a line of its own."
+    tqdm = sys.modules.get('tqdm.std')
+    for bar in list(getattr(getattr(tqdm, 'tqdm', None), '_instances', ())): bar.close()
 
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `hdexpr` console script: one line and a non-zero exit for any error (`--debug`: the traceback)."
     argv = sys.argv[1:] if argv is None else list(argv)
     name = next((a for a in argv if not a.startswith('-')), None)
-    only = name if name in COMMANDS else '' if '--version' in argv else None   # `--version` needs no subcommand's module
-    args = vars(build_parser(only=only).parse_args(argv))
-    debug, command = args.pop('debug') or os.environ.get('HDEXPR_DEBUG', '') not in ('', '0'), args.pop('command')
-    cmd = COMMANDS[command]
-    try: cmd.show(_call(cmd, args), args)
-    except (Exception, KeyboardInterrupt) as e:
+    command = name if name in COMMANDS else ''
+    debug = '--debug' in argv or os.environ.get('HDEXPR_DEBUG', '') not in ('', '0')
+    try:
+        only = command or ('' if '--version' in argv else None)   # `--version` needs no subcommand's module
+        args = vars(build_parser(only=only).parse_args(argv))
+        args.pop('debug'); args.pop('command')
+        cmd = COMMANDS[command]
+        cmd.show(_call(cmd, args), args)
+    except (Exception, KeyboardInterrupt) as e:   # from the first import on: Ctrl-C while torch loads is one line too
         if debug: raise
+        _close_progress_bars()
         line, status = error_line(command, e)
         print(line, file=sys.stderr)
         return status

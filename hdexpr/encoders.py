@@ -201,7 +201,8 @@ def resolve_weights(spec: EncoderSpec, weights: str | Path | None = None) -> Pat
     if spec.random_init: return None
     if spec.default_weights is not None: return Path(spec.default_weights())
     if spec.hf_hub_id is None:
-        raise FileNotFoundError(f"{spec.name} has no weights source: pass weights='/path/to/state_dict.safetensors'")
+        raise FileNotFoundError(f"{spec.name} has no weights source: pass weights='/path/to/state_dict.safetensors' "
+                                "(CLI: --encoder_weights PATH)")
     from huggingface_hub import constants, try_to_load_from_cache
     for filename in spec.hf_filenames:
         found = try_to_load_from_cache(spec.hf_hub_id, filename)

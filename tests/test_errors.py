@@ -1,0 +1,166 @@
+"""Bad inputs and faults a new user meets, through the console script, on the tiny synthetic study.
+
+Each case asserts what a user needs: a non-zero exit, one line that says what failed and what to do (no
+traceback), and nothing left behind that looks complete or blocks the corrected command.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import pandas as pd
+import pytest
+import tifffile
+
+HDEXPR = Path(sys.executable).parent / 'hdexpr'
+TINY = ['--encoder', 'tiny-random', '--epochs', '1', '--batch_size', '4', '--accumulate', '1', '--precision', 'fp32',
+        '--decoder', '{"hidden_dim": 32, "n_heads": 2, "gnn_heads": 2, "up_dims": [16, 8, 8]}']
+
+
+def hdexpr(*args, cwd=None):
+    return subprocess.run([str(HDEXPR), *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def one_line_error(r, *needles, code=2):
+    "The command failed with exit status `code` and printed one line holding every needle, and no traceback."
+    assert r.returncode == code, f'exit {r.returncode}, expected {code}:\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}'
+    lines = [l for l in r.stderr.splitlines() if l.startswith('hdexpr')]   # progress bars may stand above it
+    assert len(lines) == 1 and 'Traceback' not in r.stderr, r.stderr
+    for needle in needles: assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+@pytest.fixture(scope='module')
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp('errors')
+    r = hdexpr('synth', '--out', root / 'study', '--size', 'tiny')
+    assert r.returncode == 0, r.stderr
+    return root / 'study'
+
+
+@pytest.fixture(scope='module')
+def store(study):
+    out = study.parent / 'store'
+    r = hdexpr('prepare', '--data_dir', study, '--out', out, '--n_genes', '10')
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def copy_study(study, dst):
+    shutil.copytree(study, dst)
+    return dst
+
+
+@pytest.mark.parametrize('flags,needle', [(['--n_genes', '0'], '--n_genes must be a whole number'),
+                                          (['--n_genes', '-5'], '--n_genes must be a whole number'),
+                                          (['--min_tissue', '1.5'], '--min_tissue is the fraction'),
+                                          (['--test_patient', 'P9'], "Patient(s) ['P9'] are not in")])
+def test_prepare_numbers_and_patients_checked_first(study, tmp_path, flags, needle):
+    one_line_error(hdexpr('prepare', '--data_dir', study, '--out', tmp_path / 'store', *flags), needle)
+    assert not (tmp_path / 'store').exists()
+
+
+def test_prepare_refuses_to_replace_a_store_of_other_inputs(study, store, tmp_path):
+    before = (store / 'provenance.json').read_text()
+    one_line_error(hdexpr('prepare', '--data_dir', study, '--out', store, '--n_genes', '12'), 'changed: params.n_genes', '--overwrite')
+    assert (store / 'provenance.json').read_text() == before
+    other = shutil.copytree(store, tmp_path / 'other')
+    r = hdexpr('prepare', '--data_dir', study, '--out', other, '--n_genes', '12', '--overwrite')
+    assert r.returncode == 0, r.stderr
+    assert len((other / 'genes.txt').read_text().split()) == 12
+
+
+def test_prepare_corrupt_counts(study, tmp_path):
+    bad = copy_study(study, tmp_path / 'study')
+    h5 = next(bad.glob('P1/**/filtered_feature_bc_matrix.h5'))
+    h5.write_bytes(h5.read_bytes()[:2000])
+    one_line_error(hdexpr('prepare', '--data_dir', bad, '--out', tmp_path / 'store'), str(h5), 'truncated or corrupt', 'Space Ranger')
+    assert not (tmp_path / 'store').exists()
+
+
+def test_prepare_truncated_image(study, tmp_path):
+    bad = copy_study(study, tmp_path / 'study')
+    tif = bad / 'P2' / 'P2_tissue_image.tif'
+    tif.write_bytes(tif.read_bytes()[:tif.stat().st_size // 2])
+    one_line_error(hdexpr('prepare', '--data_dir', bad, '--out', tmp_path / 'store'), 'P2_tissue_image.tif', 'truncated or corrupt')
+    assert not (tmp_path / 'store').exists() and not list(tmp_path.glob('.store*'))
+
+
+def test_prepare_image_of_another_resolution(study, tmp_path):
+    bad = copy_study(study, tmp_path / 'study')
+    tif = bad / 'P1' / 'P1_tissue_image.tif'
+    with tifffile.TiffFile(tif) as f:
+        pixels, (xn, xd) = f.pages[0].asarray(), f.pages[0].tags['XResolution'].value
+    mpp = 1e4 * xd / xn
+    tifffile.imwrite(tif, pixels, photometric='rgb', tile=(256, 256), resolution=(2e4 / mpp, 2e4 / mpp), resolutionunit='CENTIMETER')
+    one_line_error(hdexpr('prepare', '--data_dir', bad, '--out', tmp_path / 'store'), f'says it has {mpp / 2:.4f} µm/px',
+                   f'microns_per_pixel={mpp:.4f}')
+
+
+def test_manifest_pointing_at_a_missing_image(study, tmp_path):
+    bad = copy_study(study, tmp_path / 'study')
+    m = pd.read_csv(bad / 'manifest.csv')
+    m.loc[1, 'image'] = 'P2/P2_image.tiff'
+    m.to_csv(bad / 'manifest.csv', index=False)
+    one_line_error(hdexpr('prepare', '--data_dir', bad, '--out', tmp_path / 'store'), 'row 3 (sample P2)', "fix the 'image' column")
+
+
+def test_a_visium_spot_folder_is_named(study, tmp_path):
+    bad = copy_study(study, tmp_path / 'study')
+    shutil.rmtree(bad / 'P5' / 'binned_outputs')
+    (bad / 'P5' / 'spatial').mkdir()
+    (bad / 'P5' / 'spatial' / 'tissue_positions_list.csv').write_text('AAAC-1,1,0,0,10,10\n')
+    one_line_error(hdexpr('prepare', '--data_dir', bad, '--out', tmp_path / 'store'), 'is a Visium spot output', 'not Visium HD')
+
+
+def test_train_with_an_unknown_or_gated_encoder_writes_nothing(store, tmp_path):
+    run = tmp_path / 'run'
+    one_line_error(hdexpr('train', '--data_dir', store, '--out', run, *TINY, '--encoder', 'virchow-2'),
+                   "no encoder named 'virchow-2'", 'virchow2')
+    env_cache = tmp_path / 'empty_hf_cache'; env_cache.mkdir()
+    r = subprocess.run([str(HDEXPR), 'train', '--data_dir', str(store), '--out', str(run), *TINY, '--encoder', 'virchow2'],
+                       capture_output=True, text=True, env={**os.environ, 'HF_HUB_CACHE': str(env_cache)})
+    one_line_error(r, 'virchow2 weights not found', '--encoder_weights')
+    assert not run.exists()
+    r = hdexpr('train', '--data_dir', store, '--out', run, *TINY)   # the corrected command
+    assert r.returncode == 0, r.stderr
+
+
+def test_a_run_that_never_finished_an_epoch_does_not_block(store, tmp_path):
+    run = tmp_path / 'run'
+    proc = subprocess.Popen([str(HDEXPR), 'train', '--data_dir', str(store), '--out', str(run), *TINY, '--epochs', '50'],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not (run / 'run.json').exists() and proc.poll() is None: time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    line = one_line_error(subprocess.CompletedProcess(proc.args, proc.returncode, out, err), 'interrupted', code=130)
+    assert 'run the same command again' in line
+    assert not (run / 'checkpoints' / 'last.pt').exists()
+    r = hdexpr('train', '--data_dir', store, '--out', run, *TINY, '--lr', '0.002')   # other settings: taken over
+    assert r.returncode == 0, r.stderr
+    assert json.loads((run / 'config.json').read_text())['lr'] == 0.002
+
+
+def test_a_run_reads_from_any_working_directory(store, tmp_path):
+    (tmp_path / 'a').mkdir(); (tmp_path / 'b').mkdir()
+    shutil.copytree(store, tmp_path / 'a' / 'store')
+    r = hdexpr('train', '--data_dir', 'store', '--out', 'run', *TINY, cwd=tmp_path / 'a')
+    assert r.returncode == 0, r.stderr
+    r = hdexpr('evaluate', '--model_dir', tmp_path / 'a' / 'run', cwd=tmp_path / 'b')
+    assert r.returncode == 0 and 'oracle' in r.stdout, r.stderr
+
+
+def test_evaluate_something_that_is_not_a_run(store):
+    one_line_error(hdexpr('evaluate', '--model_dir', store), 'is not a trained run', 'lacks config.json')
+
+
+def test_unknown_flag_and_help(store):
+    r = hdexpr('train', '--data_dir', store, '--learning_rate', '1')
+    assert r.returncode == 2 and 'unrecognized arguments: --learning_rate' in r.stderr
+    r = hdexpr('prepare', '--help')
+    assert r.returncode == 0 and '--n_genes N_GENES' in r.stdout and '(default: 50)' in r.stdout
