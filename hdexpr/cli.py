@@ -66,10 +66,11 @@ def _figures(a):
     for path in make_figures(a.model_dir, genes=a.genes or MOSAIC_GENES, out=a.out or Path(a.model_dir[0]) / 'figures'): print(path)
 
 def _predict(a):
-    from hdexpr.predict import predict_slide
-    print(predict_slide(a.model_dir, a.image, out=a.out, spaceranger=a.spaceranger, microns_per_pixel=a.microns_per_pixel,
+    from hdexpr.predict import predict_slide, prediction_summary
+    out = predict_slide(a.model_dir, a.image, out=a.out, spaceranger=a.spaceranger, microns_per_pixel=a.microns_per_pixel,
                         stride=a.stride, block_tiles=a.block_tiles, checkpoint=a.checkpoint, encoder_weights=a.encoder_weights,
-                        dtype=a.dtype, batch_size=a.batch_size, device=a.device, overwrite=a.overwrite))
+                        dtype=a.dtype, batch_size=a.batch_size, device=a.device, overwrite=a.overwrite)
+    print(prediction_summary(out))
 
 def _reproduce(a):
     from hdexpr.reproduce import QUICK_CONFIG, NotebookFailed, reproduce
