@@ -36,11 +36,10 @@ t = time.perf_counter()
 out = predict_slide(MODEL_DIR, IMAGE, out=OUT, progress=False, **kwargs)
 seconds = time.perf_counter() - t
 stop.set()
-meta = json.loads((out / 'predict.json').read_text())
+summary = json.loads((out / 'predict.json').read_text())['summary']
 root = zarr.open_group(out / 'prediction.zarr', mode='r')
-n_tissue = int(sum(root['in_tissue'][r:r + 1024].sum() for r in range(0, root['in_tissue'].shape[0], 1024)))
-print('RESULT', json.dumps({'predict_s': seconds, 'n_tiles': meta['n_tiles'], 'n_blocks': meta['n_blocks'],
-                            'in_tissue_bins': n_tissue, 'grid_shape': list(root['in_tissue'].shape),
+print('RESULT', json.dumps({'predict_s': seconds, 'n_tiles': summary['tiles'], 'n_blocks': summary['blocks'],
+                            'in_tissue_bins': summary['in_tissue_bins'], 'grid_shape': list(root['in_tissue'].shape),
                             'rss_after_imports_gib': round(rss_imports / 2 ** 30, 3), 'peak_rss_gib': round(peak / 2 ** 30, 3)}))
 """
 

@@ -145,7 +145,11 @@ def _show_paths(paths, args): print('\n'.join(map(str, paths)))
 COMMANDS['figures'] = Command('hdexpr.figures:make_figures', show=_show_paths)
 
 # %% ../nbs/99_cli.ipynb #642ec8e4
-COMMANDS['predict'] = Command('hdexpr.predict:predict_slide', show=_show_value)
+def _show_prediction(out, args):
+    from hdexpr.predict import prediction_summary
+    print(prediction_summary(out))
+
+COMMANDS['predict'] = Command('hdexpr.predict:predict_slide', show=_show_prediction)
 
 # %% ../nbs/99_cli.ipynb #d6b88042
 COMMANDS['reproduce'] = Command('hdexpr.reproduce:reproduce', show=_show_value, config='hdexpr.runs:TrainConfig')
