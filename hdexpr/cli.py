@@ -42,7 +42,7 @@ def flag_kwargs(anno, default, doc: str | None) -> dict:
     anno, required = _unwrap(anno), default is inspect.Parameter.empty
     if anno in (list, tuple): anno = Sequence[str]   # unannotated with a tuple default: docments gives its type
     origin = typing.get_origin(anno)
-    help = (doc or '').strip()
+    help = (doc or '').strip().replace('%', '%%')   # argparse formats help with %
     if not required and default is not None and default is not False and default != ():
         shown = ' '.join(map(str, default)) if isinstance(default, (list, tuple)) else default
         help += f' (default: {shown})'
@@ -159,16 +159,17 @@ def _add_command(sub, name: str, cmd: Command):
     fn = cmd.function()
     doc = inspect.getdoc(fn) or ''
     p = sub.add_parser(name, help=doc.splitlines()[0] if doc else None, description=doc.split('\n\n')[0] or None,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)   # a typo is not a prefix
     flags = signature_flags(fn, skip=('config',) if cmd.config else ())
     if cmd.config: flags.update({k: v for k, v in config_flags(_resolve(cmd.config), skip=('store',)).items() if k not in flags})
     for flag, kw in flags.items(): p.add_argument(f'--{flag}', **kw)
+    p.add_argument('--debug', action='store_true', help=argparse.SUPPRESS)   # also after the subcommand's flags
     p.set_defaults(command=name)
     return p
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     "The `hdexpr` argument parser: subcommand `only` in full (importing its module only; '': none), or all of them."
-    p = argparse.ArgumentParser(prog='hdexpr', description=hdexpr.__doc__ or 'Predict Visium HD gene expression from H&E at 2 µm.')
+    p = argparse.ArgumentParser(prog='hdexpr', allow_abbrev=False, description=hdexpr.__doc__ or 'Predict Visium HD gene expression from H&E at 2 µm.')
     p.add_argument('--version', action='version', version=f'hdexpr {hdexpr.__version__}')
     p.add_argument('--debug', action='store_true', help='show the traceback of an error (also: HDEXPR_DEBUG=1)')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')

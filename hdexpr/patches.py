@@ -241,6 +241,7 @@ def prepare(data_dir: str | Path,                   # a folder with manifest.csv
             test_patient: str = 'P5',               # the held-out patient, never read for gene choice or statistics
             n_genes: int = 50,                      # genes kept: the most variable 2 µm counts over the training patients
             min_tissue: float = 0.5,                # keep a patch when at least this fraction of its bins is in tissue
+            tissue_saturation: float | None = None, # saturation above which the H&E shows tissue, for the slide check (default: Otsu's)
             overwrite: bool = False,                # replace a store of other inputs or parameters in `out`
             progress: bool = True) -> PatchStore:
     "Cut a study into 256 µm patches (H&E, tissue mask, 2 µm counts) and choose genes on the training patients only."
@@ -255,7 +256,7 @@ def prepare(data_dir: str | Path,                   # a folder with manifest.csv
     identity = store_identity(samples_df, params)
     if claim_folder(out, STORE_KIND, identity, overwrite=overwrite, marker=PROVENANCE_FILE, what='patch store') is not None:
         return PatchStore(out)
-    samples = [open_sample(s.path, s.image, sample_id=s.sample_id) for s in samples_df.itertuples()]
+    samples = [open_sample(s.path, s.image, sample_id=s.sample_id, tissue_saturation=tissue_saturation) for s in samples_df.itertuples()]
     tables = [patch_table(s.tissue, min_tissue=min_tissue) for s in samples]
     for s, t in zip(samples, tables):
         if t.empty: raise ValueError(f"Sample {s.sample_id} ({s.binned_dir}) has no patch with ≥{min_tissue:.0%} tissue; lower --min_tissue or drop it")

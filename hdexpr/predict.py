@@ -23,7 +23,8 @@ import hdexpr
 from .encoders import DEVICES, resolve_device
 from .folders import FolderInUse, atomic_dir, atomic_path, claim_folder, mark_folder, read_marker
 from .runs import RUN_FILES, Run, read_run
-from .slide import SlideGrid, bin_names, grid_from_image, grid_from_spaceranger, shrink_rgb
+from .image import shrink_rgb
+from .slide import SlideGrid, bin_names, grid_from_image, grid_from_spaceranger
 from .sparsity import RESOLUTIONS_UM, SCALE_FACTORS, sum_pool
 from .tiles import CHUNK_BINS, STRIDES, TilePlan, WriteChunk, open_work_store, plan_tiles, sweep
 from .visium import BIN_UM, POSITIONS_FILE, SCALEFACTORS_FILE

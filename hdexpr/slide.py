@@ -5,27 +5,18 @@
 # %% ../nbs/80_slide.ipynb #9bf8b718
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import tifffile
-import zarr
-from skimage.filters import threshold_otsu
-from skimage.measure import block_reduce
-from skimage.morphology import remove_small_holes, remove_small_objects
 
-from .synth import bin_barcodes
-from .visium import (BIN_UM, POSITIONS_FILE, SCALEFACTORS_FILE, BinToPixel, HEImage, iter_tissue_positions,
-                           open_sample)
+from .image import (MAX_SCAN_UM, HEImage, agreed_pixel_size, detect_tissue, image_pixel_sizes, read_overview,
+                          tissue_on_bins)
+from .visium import BIN_UM, BinToPixel, bin_barcodes, iter_tissue_positions, open_sample
 
 # %% auto #0
-__all__ = ['MAX_SCAN_UM', 'PIXEL_SIZE_TOLERANCE', 'MIN_TISSUE_CONTRAST', 'SlideGrid', 'image_pixel_sizes', 'agreed_pixel_size',
-           'image_microns_per_pixel', 'shrink_rgb', 'read_overview', 'detect_tissue', 'tissue_overlap',
-           'check_tissue_match', 'grid_from_image', 'grid_from_spaceranger', 'bin_names']
+__all__ = ['SlideGrid', 'image_microns_per_pixel', 'grid_from_image', 'grid_from_spaceranger', 'bin_names']
 
 # %% ../nbs/80_slide.ipynb #ee8f2542
 @dataclass
@@ -47,51 +38,6 @@ class SlideGrid:
         "(rows, cols) of the bin grid."
         return self.tissue.shape
 
-# %% ../nbs/80_slide.ipynb #b8928fd1
-_UM_PER_UNIT = {2: 25_400.0, 3: 10_000.0}   # TIFF ResolutionUnit: 2 inch, 3 centimetre
-MAX_SCAN_UM = 10.0   # a "pixel size" above this is image software's default dpi (72: 353 µm), not a scanner's
-
-def _description_mpp(desc: str) -> float | None:
-    "µm/px written in an image description: Aperio `MPP = `, OME `PhysicalSizeX` (in µm) or JSON `microns_per_pixel`."
-    desc = desc or ''
-    unit = re.search(r'PhysicalSizeXUnit="([^"]*)"', desc)
-    patterns = [r'\bMPP\s*=\s*([0-9.eE+-]+)', r'"microns_per_pixel"\s*:\s*([0-9.eE+-]+)']
-    if unit is None or unit.group(1) in ('µm', 'um', '\u03bcm'): patterns.append(r'PhysicalSizeX="([0-9.eE+-]+)"')
-    for pattern in patterns:
-        if m := re.search(pattern, desc): return float(m.group(1))
-    return None
-
-def _tags_mpp(page, path: Path) -> float | None:
-    "µm/px of the TIFF resolution tags of `page`, when they are in cm or inch."
-    unit, xres, yres = (page.tags.get(k) for k in ('ResolutionUnit', 'XResolution', 'YResolution'))
-    if unit is None or xres is None or yres is None or int(unit.value) not in _UM_PER_UNIT: return None
-    (xn, xd), (yn, yd) = xres.value, yres.value
-    if not (xn > 0 and yn > 0 and xd > 0 and yd > 0): return None
-    mx, my = _UM_PER_UNIT[int(unit.value)] * xd / xn, _UM_PER_UNIT[int(unit.value)] * yd / yn
-    if not math.isclose(mx, my, rel_tol=0.02):
-        raise ValueError(f"{path} has non-square pixels ({mx:.4f} × {my:.4f} µm); resample it to square pixels")
-    return (mx + my) / 2
-
-def image_pixel_sizes(path: str | Path) -> dict[str, float]:
-    "µm per full-resolution pixel of the TIFF at `path`, by source (its resolution tags, its description): those that state one."
-    path = Path(path)
-    with tifffile.TiffFile(path) as tif:
-        page = tif.pages[0]
-        found = {f'the resolution tags of {path.name}': _tags_mpp(page, path),
-                 f'the description of {path.name}': _description_mpp(page.description) or _description_mpp(tif.ome_metadata or '')}
-    return {k: v for k, v in found.items() if v is not None and v > 0}
-
-# %% ../nbs/80_slide.ipynb #5134a585
-PIXEL_SIZE_TOLERANCE = 0.05   # relative: pixel sizes further apart than this are of different images
-
-def agreed_pixel_size(sources: dict[str, float], *, where: str | Path, hint: str) -> float:
-    "The first of `sources` (µm/px by source, most trusted first) once all agree within `PIXEL_SIZE_TOLERANCE`; else an error naming the two furthest apart."
-    lo, hi = min(sources, key=sources.get), max(sources, key=sources.get)
-    if sources[hi] > sources[lo] * (1 + PIXEL_SIZE_TOLERANCE):
-        raise ValueError(f"The pixel size of {where} is {sources[lo]:.4f} µm by {lo} but {sources[hi]:.4f} µm by {hi} "
-                         f"({sources[hi] / sources[lo]:.2f}×, more than {PIXEL_SIZE_TOLERANCE:.0%} apart). {hint}")
-    return next(iter(sources.values()))
-
 # %% ../nbs/80_slide.ipynb #6172578a
 def image_microns_per_pixel(path: str | Path, *, microns_per_pixel: float | None = None) -> float:
     "µm per full-resolution pixel of the TIFF at `path`: `microns_per_pixel` if given, else what the TIFF says; the two must agree."
@@ -106,76 +52,6 @@ def image_microns_per_pixel(path: str | Path, *, microns_per_pixel: float | None
                          "or --spaceranger DIR to take the grid from Space Ranger")
     return agreed_pixel_size(sources, where=path, hint='Check --microns_per_pixel, or leave it out to use what the image says')
 
-# %% ../nbs/80_slide.ipynb #90e2d2c6
-def shrink_rgb(rgb: np.ndarray, factor: int) -> np.ndarray:
-    "uint8 (⌈h/factor⌉, ⌈w/factor⌉, 3) means of `rgb` (h, w, ≥3) over `factor` × `factor` blocks; partial blocks padded with white."
-    return np.rint(block_reduce(rgb[..., :3], (factor, factor, 1), np.mean, cval=255)).astype(np.uint8)
-
-def read_overview(path: str | Path, *, max_side: int = 2000, strip_bytes: int = 1 << 26) -> tuple[np.ndarray, float]:
-    "The H&E at `path` shrunk until its longer side is ≤ `max_side`: uint8 (h, w, 3), and its scale (overview px per full-res px)."
-    with tifffile.TiffFile(path) as tif: shapes = [lvl.shape for lvl in tif.series[0].levels]
-    k = max((i for i, s in enumerate(shapes) if max(s[:2]) >= max_side), default=0)
-    level = zarr.open(tifffile.imread(path, aszarr=True, level=k), mode='r')
-    h, w = level.shape[:2]
-    f = max(1, math.ceil(max(h, w) / max_side))
-    step = f * max(1, strip_bytes // (f * w * 3 * 8))          # rows per strip (a multiple of f), float64 in block_reduce
-    out = np.concatenate([shrink_rgb(level[r:r + step, :, :3], f) for r in range(0, h, step)])
-    return out, shapes[k][0] / shapes[0][0] / f
-
-# %% ../nbs/80_slide.ipynb #a5dfbe5c
-def _pixels_under(area_um2: float, px_um2: float) -> int:
-    "The largest whole number of pixels of `px_um2` µm² each that covers less than `area_um2`."
-    return max(0, math.ceil(area_um2 / px_um2) - 1)
-
-def detect_tissue(rgb: np.ndarray, *, microns_per_pixel: float, saturation: float | None = None,
-                  min_object_um2: float = 2500.0, max_hole_um2: float = 4000.0) -> np.ndarray:
-    "Tissue pixels (bool (h, w)) of the H&E overview `rgb` (uint8 (h, w, 3)) at `microns_per_pixel`."
-    x = rgb[..., :3].astype(np.float32)
-    hi = x.max(-1)
-    sat = (hi - x.min(-1)) / np.maximum(hi, 1.0)
-    threshold = saturation if saturation is not None else float(np.clip(threshold_otsu(sat), 0.05, 0.15))
-    px_um2 = microns_per_pixel ** 2
-    mask = remove_small_objects(sat > threshold, max_size=_pixels_under(min_object_um2, px_um2))
-    return remove_small_holes(mask, max_size=_pixels_under(max_hole_um2, px_um2))
-
-# %% ../nbs/80_slide.ipynb #8b930534
-def _bins_on_mask(mask: np.ndarray, scale: float, b2p: BinToPixel, shape: tuple[int, int], *, band: int = 256) -> np.ndarray:
-    "Sample the overview `mask` (at `scale` overview px per full-res px) under the centre of every bin of a grid of `shape`."
-    out = np.zeros(shape, bool)
-    cols = np.arange(shape[1])
-    for r0 in range(0, shape[0], band):
-        rr, cc = np.meshgrid(np.arange(r0, min(r0 + band, shape[0])), cols, indexing='ij')
-        pr, pc = b2p(rr, cc)
-        i = np.clip(np.floor((pr + 0.5) * scale).astype(np.int64), 0, mask.shape[0] - 1)
-        j = np.clip(np.floor((pc + 0.5) * scale).astype(np.int64), 0, mask.shape[1] - 1)
-        out[r0:r0 + band] = mask[i, j]
-    return out
-
-# %% ../nbs/80_slide.ipynb #1912e7c8
-MIN_TISSUE_CONTRAST = 0.5   # on tissue − on glass, below which the H&E is not the slide Space Ranger counted
-
-def tissue_overlap(detected: np.ndarray, in_tissue: np.ndarray) -> dict:
-    "How the tissue `detected` in the H&E (bool (rows, cols), on the bins) covers Space Ranger's `in_tissue` bins and its glass bins."
-    n_in, n_glass = int(in_tissue.sum()), int((~in_tissue).sum())
-    both = int((detected & in_tissue).sum())
-    return {'in_tissue_bins': n_in, 'glass_bins': n_glass,
-            'on_tissue': both / n_in if n_in else float('nan'),                   # in-tissue bins over detected tissue
-            'on_glass': float(detected[~in_tissue].mean()) if n_glass else float('nan'),   # glass bins over detected tissue
-            'dice': 2 * both / max(int(detected.sum()) + n_in, 1)}
-
-def check_tissue_match(overlap: dict, *, image: str | Path, binned_dir: str | Path):
-    "Refuse an H&E whose detected tissue is not where Space Ranger's in-tissue bins are (`overlap` from `tissue_overlap`)."
-    on, off, n_glass = overlap['on_tissue'], overlap['on_glass'], overlap['glass_bins']
-    has_glass = n_glass >= 0.01 * (n_glass + overlap['in_tissue_bins'])
-    if (on - off >= MIN_TISSUE_CONTRAST) if has_glass else (on >= MIN_TISSUE_CONTRAST): return
-    found = (f"{on:.0%} of its {overlap['in_tissue_bins']:,} in-tissue bins lie on tissue detected in the H&E, and so do "
-             f"{off:.0%} of its {n_glass:,} bins off tissue (a matching slide: nearly all and nearly none; the difference, "
-             f"{on - off:.2f}, is under {MIN_TISSUE_CONTRAST})" if has_glass else
-             f"only {on:.0%} of its {overlap['in_tissue_bins']:,} in-tissue bins lie on tissue detected in the H&E")
-    raise ValueError(f"{image} does not show the tissue Space Ranger found in {binned_dir}: {found}. Check that --image is the "
-                     "full-resolution H&E of the sample in --spaceranger (not another section's, not resampled); if its tissue "
-                     "is faint, a lower --tissue_saturation (e.g. 0.03) detects more of it")
-
 # %% ../nbs/80_slide.ipynb #61c73bed
 def grid_from_image(image: str | Path, *, microns_per_pixel: float | None = None, tissue_saturation: float | None = None,
                     name: str | None = None) -> SlideGrid:
@@ -187,7 +63,7 @@ def grid_from_image(image: str | Path, *, microns_per_pixel: float | None = None
     shape = int(he.shape[0] // s), int(he.shape[1] // s)
     b2p = BinToPixel(np.array([[s, 0.0, s / 2 - 0.5], [0.0, s, s / 2 - 0.5]]))
     overview, scale = read_overview(image)
-    tissue = _bins_on_mask(detect_tissue(overview, microns_per_pixel=mpp / scale, saturation=tissue_saturation), scale, b2p, shape)
+    tissue = tissue_on_bins(detect_tissue(overview, microns_per_pixel=mpp / scale, saturation=tissue_saturation), scale, b2p, shape)
     if not tissue.any():
         raise ValueError(f"No tissue found in {image} ({he.shape[0]}×{he.shape[1]} px at {mpp:.4f} µm/px): no region of "
                          f"the overview is more saturated than glass. Is it an H&E? Pass --spaceranger DIR to take tissue "
@@ -211,21 +87,9 @@ def _barcode_lookup(binned_dir: Path, n_cols: int) -> pd.Series | None:
 def grid_from_spaceranger(path: str | Path, image: str | Path, *, microns_per_pixel: float | None = None,
                           tissue_saturation: float | None = None, name: str | None = None) -> SlideGrid:
     "The 2 µm grid of the Space Ranger output at `path` (bins, affine, in_tissue, barcodes) on its full-resolution H&E `image`, checked."
-    sample = open_sample(path, image)   # checks the layout, the registration and that the image covers the bins
-    sources = {f"Space Ranger's {SCALEFACTORS_FILE.name}": float(sample.scalefactors['microns_per_pixel']),
-               f'the bin positions of {POSITIONS_FILE.name}': BIN_UM / sample.bin_to_pixel.bin_pixels}
-    if microns_per_pixel is not None: sources['--microns_per_pixel'] = float(microns_per_pixel)
-    sources |= {k: v for k, v in image_pixel_sizes(image).items() if v <= MAX_SCAN_UM}
-    mpp = agreed_pixel_size(sources, where=image, hint=(
-        "--image must be the full-resolution H&E that Space Ranger was run with (--spaceranger), not a resampled copy; "
-        "check both" + (', and --microns_per_pixel (or leave it out)' if microns_per_pixel is not None else '')))
-    overview, scale = read_overview(image)
-    detected = _bins_on_mask(detect_tissue(overview, microns_per_pixel=mpp / scale, saturation=tissue_saturation), scale,
-                             sample.bin_to_pixel, sample.grid_shape)
-    overlap = tissue_overlap(detected, sample.tissue)
-    check_tissue_match(overlap, image=image, binned_dir=sample.binned_dir)
-    return SlideGrid(name or sample.sample_id, sample.image, sample.bin_to_pixel, sample.tissue, mpp, sample.binned_dir,
-                     _barcode_lookup(sample.binned_dir, sample.grid_shape[1]), overview, scale, overlap)
+    s = open_sample(path, image, microns_per_pixel=microns_per_pixel, tissue_saturation=tissue_saturation)   # every check
+    return SlideGrid(name or s.sample_id, s.image, s.bin_to_pixel, s.tissue, s.microns_per_pixel, s.binned_dir,
+                     _barcode_lookup(s.binned_dir, s.grid_shape[1]), s.overview, s.overview_scale, s.tissue_overlap)
 
 # %% ../nbs/80_slide.ipynb #69650e9e
 def bin_names(grid: SlideGrid, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

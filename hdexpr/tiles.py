@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from .encoders import TokenGridEncoder
 from .folders import atomic_dir
-from .patches import PATCH_BINS, crop_patch_image
+from .patches import HIRES_PX, PATCH_BINS, crop_patch_image
 from .runs import Run
 from .slide import SlideGrid
 
@@ -103,13 +103,14 @@ def predict_tiles(run: Run, encoder: TokenGridEncoder, grid: SlideGrid, origins:
     """Expected counts of the 128-bin tiles with first bins `origins`, decoded together as one graph batch.
 
     Shapes: origins (B, 2) (array row, col), grid_rc (B, 2) -> (B, G, 128, 128) float32"""
-    images = np.stack([crop_patch_image(grid, int(r), int(c)) for r, c in origins])
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255)        # (B, 3, 224, 224) in [0, 1]
+    as_float = lambda imgs: torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float().div_(255)   # (B, 3, px, px) in [0, 1]
+    x = as_float([crop_patch_image(grid, int(r), int(c)) for r, c in origins])                      # the encoder's 224 px
     device = next(run.decoder.parameters()).device
     tokens = torch.cat([encoder(x[i:i + batch_size].to(device)) for i in range(0, len(x), batch_size)])
+    hires = as_float([crop_patch_image(grid, int(r), int(c), image_px=HIRES_PX) for r, c in origins]).to(device) \
+        if run.decoder.config.image_branch else None                                                  # the image branch's 512 px
     out = run.decoder(tokens.half().float(), slide=torch.zeros(len(x), dtype=torch.long, device=device),
-                      grid_rc=torch.as_tensor(np.asarray(grid_rc), dtype=torch.long, device=device),
-                      image=x.to(device) if run.decoder.config.image_branch else None)
+                      grid_rc=torch.as_tensor(np.asarray(grid_rc), dtype=torch.long, device=device), image=hires)
     return run.expected_counts(out.float().cpu()).numpy()
 
 # %% ../nbs/81_tiles.ipynb #e78568b3

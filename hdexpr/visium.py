@@ -19,15 +19,16 @@ import pyarrow.parquet as pq
 import scipy.sparse as sp
 
 from .folders import atomic_path, write_atomic
-from .image import HEImage
+from .image import (MAX_SCAN_UM, HEImage, agreed_pixel_size, check_tissue_match, detect_tissue, image_pixel_sizes,
+                          read_overview, tissue_on_bins, tissue_overlap)
 
 # %% auto #0
 __all__ = ['BIN_UM', 'BINNED_SUBDIR', 'COUNTS_FILE', 'POSITIONS_FILE', 'SCALEFACTORS_FILE', 'POSITION_SCHEMA', 'POSITION_COLUMNS',
-           'SPOT_POSITION_FILES', 'POSITION_DTYPES', 'MPP_TOLERANCE', 'VisiumFormatError', 'bin_barcodes',
-           'parse_bin_barcodes', 'TissuePositionsWriter', 'TenxH5Writer', 'write_scalefactors', 'find_binned_dir',
-           'read_scalefactors', 'read_tissue_positions', 'iter_tissue_positions', 'BinToPixel', 'read_features',
-           'read_barcodes', 'iter_count_chunks', 'gene_index', 'read_counts', 'barcode_bins', 'scan_tissue_positions',
-           'VisiumHDSample', 'open_sample']
+           'SPOT_POSITION_FILES', 'POSITION_DTYPES', 'VisiumFormatError', 'bin_barcodes', 'parse_bin_barcodes',
+           'TissuePositionsWriter', 'TenxH5Writer', 'write_scalefactors', 'find_binned_dir', 'read_scalefactors',
+           'read_tissue_positions', 'iter_tissue_positions', 'BinToPixel', 'read_features', 'read_barcodes',
+           'iter_count_chunks', 'gene_index', 'read_counts', 'barcode_bins', 'scan_tissue_positions', 'VisiumHDSample',
+           'open_sample']
 
 # %% ../nbs/02_visium.ipynb #b7b7d13b
 BIN_UM = 2   # side of a Visium HD bin in µm: the resolution everything in hdexpr is counted in
@@ -358,6 +359,10 @@ class VisiumHDSample:
     scalefactors: dict
     tissue: np.ndarray = field(repr=False)   # (rows, cols) bool, in-tissue flag of bin (array_row, array_col)
     bin_to_pixel: BinToPixel = field(repr=False)
+    microns_per_pixel: float | None = None   # the image's pixel size, agreed by every source (`open_sample`)
+    overview: np.ndarray | None = field(default=None, repr=False)   # the H&E shrunk (`read_overview`), uint8 (h, w, 3)
+    overview_scale: float | None = None      # overview px per full-resolution px
+    tissue_overlap: dict | None = field(default=None, repr=False)   # the image's tissue vs in_tissue (`tissue_overlap`)
 
     @property
     def counts_path(self) -> Path: return self.binned_dir / COUNTS_FILE
@@ -368,19 +373,11 @@ class VisiumHDSample:
         return self.tissue.shape
 
 # %% ../nbs/02_visium.ipynb #d91c5524
-MPP_TOLERANCE = 0.05   # pixel sizes from two sources that differ by more than this (relative) belong to different images
-
 def _check_registration(binned: Path, image: HEImage, grid_shape: tuple[int, int], b2p: BinToPixel, sf: dict):
     mpp_fit = sf['bin_size_um'] / b2p.bin_pixels
     if not np.isclose(mpp_fit, sf['microns_per_pixel'], rtol=0.02):
         raise VisiumFormatError(f"{binned / SCALEFACTORS_FILE} says microns_per_pixel={sf['microns_per_pixel']:.4f}, but the bin "
                                 f"positions imply {mpp_fit:.4f} µm/px; the positions and scale factors come from different images")
-    stated = image.microns_per_pixel
-    if stated is not None and not np.isclose(stated, sf['microns_per_pixel'], rtol=MPP_TOLERANCE):
-        raise VisiumFormatError(f"{image.path} says it has {stated:.4f} µm/px (its TIFF tags or description) but "
-                                f"{binned / SCALEFACTORS_FILE} says microns_per_pixel={sf['microns_per_pixel']:.4f}: this is not the "
-                                f"image Space Ranger was run with (a {stated / sf['microns_per_pixel']:.2f}× rescaled export?); "
-                                "pass the full-resolution H&E given to Space Ranger")
     last_row, last_col = grid_shape[0] - 1, grid_shape[1] - 1   # the corners of the bin grid, outer edges of their bins
     cr, cc = b2p(np.array([0, 0, last_row, last_row]) + [-.5, -.5, .5, .5], np.array([0, last_col, 0, last_col]) + [-.5, .5, -.5, .5])
     h, w = image.shape
@@ -389,8 +386,20 @@ def _check_registration(binned: Path, image: HEImage, grid_shape: tuple[int, int
                                 f"{cr.min():.0f}–{cr.max():.0f}, cols {cc.min():.0f}–{cc.max():.0f}); pass the full-resolution "
                                 "H&E that Space Ranger was run with, not the hires/lowres PNG or a crop")
 
-def open_sample(path: str | Path, image: str | Path, *, sample_id: str | None = None) -> VisiumHDSample:
-    "Open and check the Visium HD sample at `path` (Space Ranger output) with its full-resolution H&E `image`."
+def _pixel_size(binned: Path, image: HEImage, b2p: BinToPixel, sf: dict, microns_per_pixel: float | None) -> float:
+    "Space Ranger's µm/px once the bin positions, a given `microns_per_pixel` and what the image states all agree with it."
+    sources = {f"Space Ranger's {SCALEFACTORS_FILE.name}": float(sf['microns_per_pixel']),
+               f'the bin positions of {POSITIONS_FILE.name}': sf['bin_size_um'] / b2p.bin_pixels}
+    if microns_per_pixel is not None: sources['--microns_per_pixel'] = float(microns_per_pixel)
+    sources |= {k: v for k, v in image_pixel_sizes(image.path).items() if v <= MAX_SCAN_UM}
+    return agreed_pixel_size(sources, where=image.path, hint=(
+        f"The image must be the full-resolution H&E Space Ranger was run with for {binned}, not a resampled copy"
+        + ('; check --microns_per_pixel, or leave it out' if microns_per_pixel is not None else '')))
+
+def open_sample(path: str | Path, image: str | Path, *, sample_id: str | None = None, microns_per_pixel: float | None = None,
+                tissue_saturation: float | None = None) -> VisiumHDSample:
+    """Open and check the Visium HD sample at `path` (Space Ranger output) with its full-resolution H&E `image`: the image covers
+    the bins, every stated pixel size agrees (`microns_per_pixel`, if given, too), and its tissue lies on the in-tissue bins."""
     binned = find_binned_dir(path)
     sf, (tissue, fit_bins), he = read_scalefactors(binned), scan_tissue_positions(binned), HEImage(image)
     if not tissue.any():
@@ -398,4 +407,10 @@ def open_sample(path: str | Path, image: str | Path, *, sample_id: str | None = 
                                 "check the Space Ranger run or drop this sample from the manifest")
     b2p = BinToPixel.fit(fit_bins)
     _check_registration(binned, he, tissue.shape, b2p, sf)
-    return VisiumHDSample(sample_id or Path(path).name, binned, he, sf, tissue, b2p)
+    mpp = _pixel_size(binned, he, b2p, sf, microns_per_pixel)
+    overview, scale = read_overview(he.path)
+    detected = tissue_on_bins(detect_tissue(overview, microns_per_pixel=mpp / scale, saturation=tissue_saturation), scale, b2p,
+                              tissue.shape)
+    overlap = tissue_overlap(detected, tissue)
+    check_tissue_match(overlap, image=he.path, binned_dir=binned)
+    return VisiumHDSample(sample_id or Path(path).name, binned, he, sf, tissue, b2p, mpp, overview, scale, overlap)
