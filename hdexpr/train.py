@@ -176,6 +176,9 @@ def _forward(model, tokens: torch.Tensor, batch: dict, *, device: torch.device, 
 
 def _device_of(model) -> torch.device: return next(model.parameters()).device
 
+def _trainable_params(model, loss_module) -> list:
+    return list(model.parameters()) + (list(loss_module.parameters()) if loss_module is not None else [])
+
 # %% ../nbs/62_train.ipynb #1e767742
 def train_epoch(model, loss_module, gradnorm, optimizer, scheduler, *, store, cache, ids, epoch: int,
                 cfg: TrainConfig, stats: dict, progress: bool = True, dist: Dist | None = None, ddp=None) -> dict:
@@ -257,9 +260,6 @@ def _setup(cfg: TrainConfig, out: Path, store: PatchStore, *, resume: bool, prog
         return str(cache.path), *(json.loads((out / f).read_text()) for f in ('split.json', 'stats.json'))
     cache_path, split, stats = dist.run_on_main(on_main)
     return EmbeddingCache(cache_path, store=store), split, stats
-
-def _trainable_params(model, loss_module) -> list:
-    return list(model.parameters()) + (list(loss_module.parameters()) if loss_module is not None else [])
 
 # %% ../nbs/62_train.ipynb #a61d9cba
 class _Replica(torch.nn.Module):
