@@ -24,7 +24,7 @@ from fastcore.docments import docments
 import hdexpr
 
 # %% auto #0
-__all__ = ['NOT_FLAGS', 'COMMANDS', 'flag_kwargs', 'signature_flags', 'config_flags', 'Command', 'train', 'build_parser',
+__all__ = ['NOT_FLAGS', 'COMMANDS', 'flag_kwargs', 'signature_flags', 'config_flags', 'Command', 'build_parser', 'train',
            'error_line', 'main']
 
 # %% ../nbs/99_cli.ipynb #a4cef7e6
@@ -93,6 +93,40 @@ COMMANDS: dict[str, Command] = {}
 
 def _show_value(result, args): print(result)
 
+# %% ../nbs/99_cli.ipynb #04882644
+def _add_command(sub, name: str, cmd: Command):
+    fn = cmd.function()
+    doc = inspect.getdoc(fn) or ''
+    p = sub.add_parser(name, help=doc.splitlines()[0] if doc else None, description=doc.split('\n\n')[0] or None,
+                       formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)   # a typo is not a prefix
+    flags = signature_flags(fn, skip=('config',) if cmd.config else ())
+    if cmd.config: flags.update({k: v for k, v in config_flags(_resolve(cmd.config), skip=('store',)).items() if k not in flags})
+    for flag, kw in flags.items(): p.add_argument(f'--{flag}', **kw)
+    p.add_argument('--debug', action='store_true', help=argparse.SUPPRESS)   # also after the subcommand's flags
+    p.set_defaults(command=name)
+    return p
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    "The `hdexpr` argument parser: subcommand `only` in full (importing its module only; '': none), or all of them."
+    p = argparse.ArgumentParser(prog='hdexpr', allow_abbrev=False, description=hdexpr.__doc__ or 'Predict Visium HD gene expression from H&E at 2 µm.')
+    p.add_argument('--version', action='version', version=f'hdexpr {hdexpr.__version__}')
+    p.add_argument('--debug', action='store_true', help='show the traceback of an error (also: HDEXPR_DEBUG=1)')
+    sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
+    for name, cmd in COMMANDS.items():
+        if only is None or name == only: _add_command(sub, name, cmd)
+        else: sub.add_parser(name)
+    return p
+
+def _call(cmd: Command, args: dict):
+    "Call `cmd`'s function with the parsed `args`; the config dataclass's flags that were given go in as `config`."
+    fn = cmd.function()
+    params = set(inspect.signature(fn).parameters)
+    kwargs = {k: v for k, v in args.items() if k in params and k != 'config'}
+    if cmd.config:
+        fields = {f.name for f in dataclasses.fields(_resolve(cmd.config))}
+        kwargs['config'] = {k: v for k, v in args.items() if k in fields and k not in params and v is not None}
+    return fn(**kwargs)
+
 # %% ../nbs/99_cli.ipynb #1fe62c0a
 COMMANDS['synth'] = Command('hdexpr.synth:make_study', show=_show_value)
 
@@ -153,40 +187,6 @@ COMMANDS['predict'] = Command('hdexpr.predict:predict_slide', show=_show_predict
 
 # %% ../nbs/99_cli.ipynb #d6b88042
 COMMANDS['reproduce'] = Command('hdexpr.reproduce:reproduce', show=_show_value, config='hdexpr.runs:TrainConfig')
-
-# %% ../nbs/99_cli.ipynb #04882644
-def _add_command(sub, name: str, cmd: Command):
-    fn = cmd.function()
-    doc = inspect.getdoc(fn) or ''
-    p = sub.add_parser(name, help=doc.splitlines()[0] if doc else None, description=doc.split('\n\n')[0] or None,
-                       formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)   # a typo is not a prefix
-    flags = signature_flags(fn, skip=('config',) if cmd.config else ())
-    if cmd.config: flags.update({k: v for k, v in config_flags(_resolve(cmd.config), skip=('store',)).items() if k not in flags})
-    for flag, kw in flags.items(): p.add_argument(f'--{flag}', **kw)
-    p.add_argument('--debug', action='store_true', help=argparse.SUPPRESS)   # also after the subcommand's flags
-    p.set_defaults(command=name)
-    return p
-
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    "The `hdexpr` argument parser: subcommand `only` in full (importing its module only; '': none), or all of them."
-    p = argparse.ArgumentParser(prog='hdexpr', allow_abbrev=False, description=hdexpr.__doc__ or 'Predict Visium HD gene expression from H&E at 2 µm.')
-    p.add_argument('--version', action='version', version=f'hdexpr {hdexpr.__version__}')
-    p.add_argument('--debug', action='store_true', help='show the traceback of an error (also: HDEXPR_DEBUG=1)')
-    sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
-    for name, cmd in COMMANDS.items():
-        if only is None or name == only: _add_command(sub, name, cmd)
-        else: sub.add_parser(name)
-    return p
-
-def _call(cmd: Command, args: dict):
-    "Call `cmd`'s function with the parsed `args`; the config dataclass's flags that were given go in as `config`."
-    fn = cmd.function()
-    params = set(inspect.signature(fn).parameters)
-    kwargs = {k: v for k, v in args.items() if k in params and k != 'config'}
-    if cmd.config:
-        fields = {f.name for f in dataclasses.fields(_resolve(cmd.config))}
-        kwargs['config'] = {k: v for k, v in args.items() if k in fields and k not in params and v is not None}
-    return fn(**kwargs)
 
 # %% ../nbs/99_cli.ipynb #92275cc5
 _DISK_ADVICE = {errno.ENOSPC: 'the disk is full: free space there (`df -h` shows how much is left) or choose another output folder',

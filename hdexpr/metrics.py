@@ -254,20 +254,25 @@ class GeneCovariance:
         mean = self.s1 / max(self.n, 1)
         return self.s2 / max(self.n, 1) - torch.outer(mean, mean)
 
-def _correlation(cov: torch.Tensor) -> torch.Tensor | None:
-    sd = cov.diagonal().clamp_min(0).sqrt()
-    return None if (sd <= 1e-12).any() else cov / torch.outer(sd, sd)
+    def floor(self) -> float:
+        "A variance below this is rounding, not signal: sums of squares lose ~1e-12 of the squared means they subtract."
+        return 1e-12 * (1 + float((self.s1 / max(self.n, 1)).square().max()))
 
-def _pc1_share(cov: torch.Tensor) -> float | None:
-    eig = torch.linalg.eigvalsh(cov).clamp_min(0)
-    return None if eig.sum() <= 1e-12 else (eig[-1] / eig.sum()).item()
+def _correlation(g: GeneCovariance) -> torch.Tensor | None:
+    cov = g.covariance()
+    var = cov.diagonal()
+    return None if (var <= g.floor()).any() else cov / torch.outer(var.sqrt(), var.sqrt())
+
+def _pc1_share(g: GeneCovariance) -> float | None:
+    eig = torch.linalg.eigvalsh(g.covariance()).clamp_min(0)
+    return None if eig.sum() <= len(eig) * g.floor() else (eig[-1] / eig.sum()).item()
 
 def gene_structure(pred: GeneCovariance, truth: GeneCovariance) -> dict:
     "PC1 share of predicted and true log λ, and the mean |difference| of their gene–gene correlations off the diagonal."
-    cp, ct = _correlation(pred.covariance()), _correlation(truth.covariance())
+    cp, ct = _correlation(pred), _correlation(truth)
     off = ~torch.eye(len(pred.s1), dtype=torch.bool)
     mad = None if cp is None or ct is None else (cp - ct)[off].abs().mean().item()
-    return {'pc1_share': _pc1_share(pred.covariance()), 'pc1_share_true': _pc1_share(truth.covariance()), 'corr_mad': mad}
+    return {'pc1_share': _pc1_share(pred), 'pc1_share_true': _pc1_share(truth), 'corr_mad': mad}
 
 # %% ../nbs/50_metrics.ipynb #c0a42072
 def evaluate_store(store, predict: Callable, *, patient: str | None = None, batch: int = 8,
