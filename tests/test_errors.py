@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import h5py
 import pandas as pd
 import pytest
 import tifffile
