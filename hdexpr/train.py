@@ -10,6 +10,7 @@ import csv
 import json
 import math
 import random
+import shutil
 import time
 from dataclasses import replace
 from functools import partial
@@ -25,7 +26,7 @@ from tqdm.auto import tqdm
 from .distributed import Dist, close_distributed, init_distributed
 from .embeddings import EmbeddingCache, build_embedding_cache
 from .encoders import autocast_dtype, get_encoder_spec, maybe_autocast, resolve_weights
-from .folders import atomic_path, write_atomic
+from .folders import atomic_dir, atomic_path, write_atomic
 from .losses import GradNorm, expected_counts, masked_mse, multiscale_losses, poisson_nll, zscore, zscore_stats
 from .metrics import MetricAccumulator
 from .model import compile_decoder
@@ -284,13 +285,17 @@ def _training_state(cfg: TrainConfig, *, in_dim: int, stats: dict, n_train: int,
     return model, loss_module, gradnorm, optimizer, scheduler
 
 # %% ../nbs/62_train.ipynb #3b6c19c8
-def fit(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: bool = True) -> Path:
-    "Train the decoder of `cfg` into the run folder `out` (or continue it with `resume`); returns `out`. Under torchrun: one DDP rank."
+def fit(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: bool = True,
+        stop_after_steps: int | None = None) -> Path:
+    """Train the decoder of `cfg` into the run folder `out` (or continue it with `resume`); returns `out`. Under torchrun: one DDP rank.
+
+    `stop_after_steps` ends the run after the first epoch that reaches that many optimiser steps, its schedule still spanning
+    `cfg`'s budget: the opening of a run that `resume` continues later (a sweep's candidate)."""
     dist = init_distributed(cfg.device)
-    try: return _fit(cfg, Path(out), resume=resume, progress=progress and dist.is_main, dist=dist)
+    try: return _fit(cfg, Path(out), resume=resume, progress=progress and dist.is_main, dist=dist, stop_after_steps=stop_after_steps)
     finally: close_distributed(dist)
 
-def _fit(cfg: TrainConfig, out: Path, *, resume: bool, progress: bool, dist: Dist) -> Path:
+def _fit(cfg: TrainConfig, out: Path, *, resume: bool, progress: bool, dist: Dist, stop_after_steps: int | None) -> Path:
     if dist.world_size > cfg.accumulate:
         raise ValueError(f'{dist.world_size} processes but accumulate={cfg.accumulate}: each optimiser step has only {cfg.accumulate} '
                          f'batch(es) to share out; set accumulate to at least {dist.world_size} (the global batch is '
@@ -318,6 +323,7 @@ def _fit(cfg: TrainConfig, out: Path, *, resume: bool, progress: bool, dist: Dis
                initial=state['epoch'], total=epochs)
     for epoch in bar:
         if epoch - state['best_epoch'] >= cfg.patience and state['best_epoch'] > 0: break
+        if stop_after_steps is not None and state['log'] and state['log'][-1]['step'] >= stop_after_steps: break
         t0 = time.perf_counter()
         row = {'epoch': epoch + 1, **train_epoch(model, loss_module, gradnorm, optimizer, scheduler, store=store, cache=cache,
                                                 ids=split['train'], epoch=epoch, cfg=cfg, stats=stats, progress=progress,
@@ -346,15 +352,17 @@ def _save_epoch(out: Path, model, loss_module, gradnorm, optimizer, scheduler, s
 
 # %% ../nbs/62_train.ipynb #7d148fd3
 def fit_sweep(cfg: TrainConfig, out: str | Path, *, lrs, sweep_steps: int, progress: bool = True) -> Path:
-    "Train `cfg` into `out` with the learning rate of `lrs` whose `sweep_steps`-step run validated best; record the choice in `sweep.json`."
+    "Train `cfg` into `out` with the learning rate of `lrs` that validated best after `sweep_steps` steps; the winner's opening is kept; `sweep.json` records the choice."
     out, lrs = Path(out), sorted({float(lr) for lr in lrs})
     if not lrs: raise ValueError('fit_sweep: no learning rate to choose from; pass at least one in lrs')
+    trials = {lr: out.with_name(f'{out.name}_sweep') / f'lr_{lr:g}' for lr in lrs}
     scores = {}
-    for lr in lrs:
-        trial = fit(replace(cfg, lr=lr, max_steps=sweep_steps), out.with_name(f'{out.name}_sweep') / f'lr_{lr:g}',
-                    resume=True, progress=progress)
+    for lr, trial in trials.items():
+        fit(replace(cfg, lr=lr), trial, resume=True, progress=progress, stop_after_steps=sweep_steps)
         scores[lr] = float(pd.read_csv(trial / 'log.csv').val_pcc_2um.max())
     best = max(lrs, key=lambda lr: (scores[lr], -lr))   # ties: the smaller step
+    if not (out / 'checkpoints' / 'last.pt').exists():   # the run proper continues its candidate's opening
+        with atomic_dir(out) as tmp: shutil.copytree(trials[best], tmp, dirs_exist_ok=True)
     fit(replace(cfg, lr=best), out, resume=True, progress=progress)
     write_atomic(out / 'sweep.json', json.dumps({'lrs': lrs, 'sweep_steps': sweep_steps, 'val_pcc_2um': {f'{lr:g}': v for lr, v in scores.items()},
                                                  'chosen_lr': best}, indent=1))
