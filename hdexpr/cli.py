@@ -62,13 +62,14 @@ def signature_flags(fn: Callable, *, skip=()) -> dict[str, dict]:
             if name not in (*NOT_FLAGS, *skip) and params[name].kind in named}
 
 # %% ../nbs/99_cli.ipynb #af5e283b
-def config_flags(cls, *, skip=()) -> dict[str, dict]:
-    "Flag name -> `add_argument` keywords for each field of the dataclass `cls` (field comments as help), defaulting to None: not given."
+def config_flags(cls, *, skip=(), defaults: dict | None = None) -> dict[str, dict]:
+    "Flag name -> `add_argument` keywords for each field of the dataclass `cls` (field comments as help, `defaults` over the fields' own), defaulting to None: not given."
     docs, hints = docments(cls), typing.get_type_hints(cls)
     out = {}
     for f in dataclasses.fields(cls):
         if f.name in skip: continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        default = (defaults or {}).get(f.name, default)
         kw = flag_kwargs(hints[f.name], default, docs.get(f.name))
         out[f.name] = {**kw, 'default': None}
     return out
@@ -80,6 +81,8 @@ class Command:
     target: str
     show: Callable = print            # (result, arguments) -> None
     config: str | None = None         # 'module:Class' whose fields are flags too, collected into the `config` argument
+    config_skip: tuple = ()           # its fields that the function's own parameters replace
+    config_defaults: str | None = None  # 'module:NAME' of the dict the function applies over the fields' defaults (shown in --help)
 
     def function(self) -> Callable:
         "The function this command calls (its module imported now)."
@@ -100,7 +103,10 @@ def _add_command(sub, name: str, cmd: Command):
     p = sub.add_parser(name, help=doc.splitlines()[0] if doc else None, description=doc.split('\n\n')[0] or None,
                        formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)   # a typo is not a prefix
     flags = signature_flags(fn, skip=('config',) if cmd.config else ())
-    if cmd.config: flags.update({k: v for k, v in config_flags(_resolve(cmd.config), skip=('store',)).items() if k not in flags})
+    if cmd.config:
+        defaults = _resolve(cmd.config_defaults) if cmd.config_defaults else None
+        flags.update({k: v for k, v in config_flags(_resolve(cmd.config), skip=('store', *cmd.config_skip), defaults=defaults).items()
+                      if k not in flags})
     for flag, kw in flags.items(): p.add_argument(f'--{flag}', **kw)
     p.add_argument('--debug', action='store_true', help=argparse.SUPPRESS)   # also after the subcommand's flags
     p.set_defaults(command=name)
@@ -186,7 +192,8 @@ def _show_prediction(out, args):
 COMMANDS['predict'] = Command('hdexpr.predict:predict_slide', show=_show_prediction)
 
 # %% ../nbs/99_cli.ipynb #d6b88042
-COMMANDS['reproduce'] = Command('hdexpr.reproduce:reproduce', show=_show_value, config='hdexpr.runs:TrainConfig')
+COMMANDS['reproduce'] = Command('hdexpr.reproduce:reproduce', show=_show_value, config='hdexpr.runs:TrainConfig',
+                                config_skip=('loss',), config_defaults='hdexpr.reproduce:STUDY_FLAG_DEFAULTS')   # --losses
 
 # %% ../nbs/99_cli.ipynb #92275cc5
 _DISK_ADVICE = {errno.ENOSPC: 'the disk is full: free space there (`df -h` shows how much is left) or choose another output folder',

@@ -26,10 +26,10 @@ from .synth import make_study
 from .runs import TrainConfig
 
 # %% auto #0
-__all__ = ['STUDY_TAG', 'STUDY_LOSSES', 'STUDY_DECODER', 'STUDY_CONFIG', 'STUDY_LRS', 'SWEEP_STEPS', 'REFERENCE_CONFIG',
-           'QUICK_CONFIG', 'QUICK_STUDY', 'RESULTS_KIND', 'RESULTS_FILE', 'notebooks_dir', 'study_cells',
-           'NotebookFailed', 'IPCKernelManager', 'run_notebook', 'study_folds', 'results_identity', 'claim_results',
-           'results_summary', 'reproduce']
+__all__ = ['STUDY_TAG', 'STUDY_LOSSES', 'STUDY_DECODER', 'STUDY_CONFIG', 'STUDY_LRS', 'SWEEP_STEPS', 'STUDY_FLAG_DEFAULTS',
+           'REFERENCE_CONFIG', 'QUICK_CONFIG', 'QUICK_STUDY', 'RESULTS_KIND', 'RESULTS_FILE', 'notebooks_dir',
+           'study_cells', 'NotebookFailed', 'IPCKernelManager', 'run_notebook', 'study_folds', 'results_identity',
+           'claim_results', 'results_summary', 'reproduce']
 
 # %% ../nbs/90_reproduce.ipynb #b97be42d
 def notebooks_dir() -> Path:
@@ -109,9 +109,10 @@ def study_folds(patients: Sequence[str], *, train_patients: Sequence[str], test_
 # %% ../nbs/90_reproduce.ipynb #b6c9de76
 STUDY_LOSSES = ('poisson', 'mse')
 STUDY_DECODER = {'hidden_dim': 128, 'n_heads': 4, 'image_branch': True}
-STUDY_CONFIG = {'accumulate': 1, 'schedule': 'cosine', 'epochs': 80, 'patience': 15, 'precision': 'bf16', 'decoder': STUDY_DECODER}
+STUDY_CONFIG = {'accumulate': 1, 'schedule': 'cosine', 'epochs': 60, 'patience': 15, 'precision': 'bf16', 'decoder': STUDY_DECODER}
 STUDY_LRS = (5e-4, 2e-3)
 SWEEP_STEPS = 140
+STUDY_FLAG_DEFAULTS = {**STUDY_CONFIG, 'lr': f"chosen on the validation split among {' '.join(f'{lr:g}' for lr in STUDY_LRS)}"}   # what --help shows
 REFERENCE_CONFIG = {'precision': 'bf16', 'decoder': STUDY_DECODER}   # TrainConfig's defaults are the reference recipe
 QUICK_CONFIG = {'encoder': 'tiny-random', 'epochs': 1, 'batch_size': 4, 'accumulate': 1, 'lr': 3e-3, 'precision': 'fp32',
                 'decoder': {'hidden_dim': 32, 'n_heads': 2, 'gnn_heads': 2, 'up_dims': [16, 8, 8]}}
