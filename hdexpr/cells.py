@@ -379,9 +379,8 @@ def cells_from_he(image: str | Path, grid: PredictionGrid, *, expand_um: float =
         t['nucleus'] = np.bincount(nuclei.ravel(), minlength=cell.max() + 1)[t.label]
         t['y'], t['x'] = t['centroid-0'] * f + (f - 1) / 2 + wy, t['centroid-1'] * f + (f - 1) / 2 + wx
         t = t[(t.y + 0.5 >= y0) & (t.y + 0.5 < y0 + side) & (t.x + 0.5 >= x0) & (t.x + 0.5 < x0 + side)]   # centroid in the core
-        number = np.zeros(cell.max() + 1, np.int32)
-        number[t.label] = np.arange(len(rows) + 1, len(rows) + len(t) + 1) if len(rows) == 0 else \
-            np.arange(rows[-1][0] + 1, rows[-1][0] + len(t) + 1)
+        number = np.zeros(cell.max() + 1, np.int32)                 # tile label -> slide cell number (0: another tile's)
+        number[t.label] = np.arange(len(rows) + 1, len(rows) + len(t) + 1)
         rr, cc, py, px = _bins_in(grid, wy, wx, side + 2 * halo, side + 2 * halo)
         got = number[cell[np.floor((py + 0.5 - wy) / f).astype(int), np.floor((px + 0.5 - wx) / f).astype(int)]]
         keep = got > 0
@@ -561,12 +560,13 @@ def cell_totals(maps_2um: np.ndarray, bin_cell: np.ndarray, ids: np.ndarray) -> 
     return np.asarray(A @ maps_2um[:, m].T.astype(np.float64))[np.asarray(ids) - 1]
 
 # %% ../nbs/83_cells.ipynb #f8115b33
-def score_cells(sample_dir: str | Path, prediction_dir: str | Path, pred_bin_cell: np.ndarray, genes: list[str]) -> pd.DataFrame:
+def score_cells(sample_dir: str | Path, prediction_dir: str | Path, pred_bin_cell: np.ndarray, genes: list[str], *,
+                truth_bins: np.ndarray | None = None) -> pd.DataFrame:
     "Per-gene Pearson r of predicted cell totals vs true ones over paired cells, beside the oracle, observed and constant (rows: genes)."
     from hdexpr.synth_expression import read_true_rate
     from hdexpr.visium import COUNTS_FILE, barcode_bins, find_binned_dir, read_counts
     sample_dir = Path(sample_dir)
-    truth_bins = true_bin_cells(sample_dir)
+    truth_bins = true_bin_cells(sample_dir) if truth_bins is None else truth_bins   # (`true_bin_cells`, when already made)
     pairs = cell_pairs(pred_bin_cell, truth_bins)
     lam = read_true_rate(sample_dir, genes)
     true_total = cell_totals(lam, truth_bins, pairs.true)
