@@ -188,8 +188,18 @@ COMMANDS['figures'] = Command('hdexpr.figures:make_figures', show=_show_paths)
 def _show_prediction(out, args):
     from hdexpr.predict import prediction_summary
     print(prediction_summary(out))
+    if args.get('cells') is not None:
+        from hdexpr.cells import CELLS_NAME, cells_summary
+        print(cells_summary(Path(out) / CELLS_NAME))
 
 COMMANDS['predict'] = Command('hdexpr.predict:predict_slide', show=_show_prediction)
+
+# %% ../nbs/99_cli.ipynb #82197355
+def _show_cells(path, args):
+    from hdexpr.cells import cells_summary
+    print(cells_summary(path))
+
+COMMANDS['cells'] = Command('hdexpr.cells:predict_cells', show=_show_cells)
 
 # %% ../nbs/99_cli.ipynb #d6b88042
 COMMANDS['reproduce'] = Command('hdexpr.reproduce:reproduce', show=_show_value, config='hdexpr.runs:TrainConfig',

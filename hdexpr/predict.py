@@ -272,7 +272,7 @@ def predict_slide(model_dir: str | Path, image: str | Path, *, out: str | Path, 
                   microns_per_pixel: float | None = None, stride: int = 64, block_tiles: int = 4, min_tissue: float = 0.0,
                   tissue_saturation: float | None = None, checkpoint: str = 'best', encoder_weights: str | Path | None = None,
                   dtype: str = 'float16', batch_size: int = 16, device: str = 'auto', library_id: str | None = None,
-                  overwrite: bool = False, progress: bool = True) -> Path:
+                  overwrite: bool = False, cells: str | None = None, progress: bool = True) -> Path:
     """Predict 2 µm expected counts of the run in `model_dir` over the tissue of H&E `image` into folder `out`; returns `out`.
 
     Parameters
@@ -309,6 +309,9 @@ def predict_slide(model_dir: str | Path, image: str | Path, *, out: str | Path, 
         The slide's name in the AnnData's `uns['spatial']` (default: the Space Ranger sample folder's, or the image's stem).
     overwrite : bool
         Replace a prediction of other inputs in `out` instead of refusing it.
+    cells : str, optional
+        Also sum the prediction over cells into `out/cells.h5ad` (`hdexpr.cells`): builtin (nuclei segmented on the H&E),
+        a GeoJSON of cell polygons in full-resolution pixels, or an integer label image (.tif, .npy).
     progress : bool
         Show a progress bar over tiles.
     """
@@ -317,6 +320,9 @@ def predict_slide(model_dir: str | Path, image: str | Path, *, out: str | Path, 
                                 block_tiles=block_tiles, min_tissue=min_tissue, tissue_saturation=tissue_saturation,
                                 checkpoint=checkpoint, encoder_weights=encoder_weights, dtype=dtype, batch_size=batch_size,
                                 device=device, library_id=library_id)
+    if cells is not None:
+        from .cells import check_cells_arg, predict_cells   # the next notebook's: it reads what this one writes
+        check_cells_arg(cells)
     claim_folder(out, PREDICTION_KIND, {}, overwrite=True, marker=PREDICTION_MARKER, what='prediction')   # refuses only a foreign folder
     run = read_run(model_dir, checkpoint=checkpoint, device=device)
     mpp = None if microns_per_pixel is None else float(microns_per_pixel)
@@ -329,6 +335,7 @@ def predict_slide(model_dir: str | Path, image: str | Path, *, out: str | Path, 
     identity = prediction_identity(run, grid, params, encoder_weights=encoder_weights)
     if _finished(out, identity):
         shutil.rmtree(out / WORK_NAME, ignore_errors=True)
+        if cells is not None: predict_cells(out, image, cells=cells, progress=progress)
         return out
     encoder = run.encoder(weights=encoder_weights, device=device)   # the last input check: then the folder is claimed
     meta = claim_prediction(out, identity, overwrite=overwrite)
@@ -350,4 +357,5 @@ def predict_slide(model_dir: str | Path, image: str | Path, *, out: str | Path, 
                    seconds=round(time.perf_counter() - t0, 2), tissue_overlap=grid.tissue_overlap)
     mark_prediction(out, identity, complete=True, summary=summary)
     for p in [out / WORK_NAME, *out.glob(f'.{WORK_NAME}.*-*')]: shutil.rmtree(p, ignore_errors=True)   # and what a kill left aside
+    if cells is not None: predict_cells(out, image, cells=cells, progress=progress)
     return out
