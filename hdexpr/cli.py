@@ -128,7 +128,7 @@ def _call(cmd: Command, args: dict):
     return fn(**kwargs)
 
 # %% ../nbs/99_cli.ipynb #1fe62c0a
-COMMANDS['synth'] = Command('hdexpr.synth:make_study', show=_show_value)
+COMMANDS['synth'] = Command('hdexpr.synth_spots:synth', show=_show_value)   # make_study, or spots summed from it (--assay)
 
 # %% ../nbs/99_cli.ipynb #31dfe904
 COMMANDS['prepare'] = Command('hdexpr.patches:prepare', show=_show_value)
