@@ -134,10 +134,13 @@ def _call(cmd: Command, args: dict):
     return fn(**kwargs)
 
 # %% ../nbs/99_cli.ipynb #1fe62c0a
-COMMANDS['synth'] = Command('hdexpr.synth:make_study', show=_show_value)
+COMMANDS['synth'] = Command('hdexpr.synth_spots:synth', show=_show_value)   # make_study, or spots summed from it (--assay)
 
 # %% ../nbs/99_cli.ipynb #31dfe904
 COMMANDS['prepare'] = Command('hdexpr.patches:prepare', show=_show_value)
+
+# %% ../nbs/99_cli.ipynb #acf775d5
+COMMANDS['prepare_spots'] = Command('hdexpr.spot_patches:prepare_spots', show=_show_value)
 
 # %% ../nbs/99_cli.ipynb #79900a71
 def train(data_dir: str,                      # the patch store (`hdexpr prepare --out`)
@@ -148,7 +151,7 @@ def train(data_dir: str,                      # the patch store (`hdexpr prepare
           config: dict | None = None):        # TrainConfig fields (each a flag of its own)
     "Train a decoder on a patch store, then evaluate it on the store's test patient; returns the metrics by predictor."
     from hdexpr.distributed import is_main_process
-    from hdexpr.evaluate import evaluate_run
+    from hdexpr.spot_evaluate import evaluate
     from hdexpr.patches import PROVENANCE_FILE, PatchStore, prepare
     from hdexpr.runs import TrainConfig
     from hdexpr.train import fit
@@ -163,13 +166,14 @@ def train(data_dir: str,                      # the patch store (`hdexpr prepare
     out = Path(out or Path('runs') / f'{cfg.loss}_{store.test_patient}')
     fit(cfg, out, resume=resume)
     if not is_main_process(): return None   # under torchrun: rank 0 evaluates, once
-    return out, evaluate_run(out)
+    return out, evaluate(out)
 
 def _show_training(result, args):
     if result is None: return
     out, results = result
-    pcc = lambda name: results[name]['resolutions']['2um']['pcc']
-    print(f"{out}: test PCC at 2 µm {pcc('model'):.4f}" + (f" (oracle {pcc('oracle'):.4f}, constant {pcc('constant'):.4f})"
+    res = '2um' if '2um' in results['model']['resolutions'] else 'spot'   # a spot run on real spots: spot level only
+    pcc = lambda name: results[name]['resolutions'][res]['pcc']
+    print(f"{out}: test PCC at {res.replace('um', ' µm')} {pcc('model'):.4f}" + (f" (oracle {pcc('oracle'):.4f}, constant {pcc('constant'):.4f})"
                                                         if 'oracle' in results else ''))
 
 COMMANDS['train'] = Command('hdexpr.cli:train', show=_show_training, config='hdexpr.runs:TrainConfig')
@@ -177,7 +181,7 @@ COMMANDS['train'] = Command('hdexpr.cli:train', show=_show_training, config='hde
 # %% ../nbs/99_cli.ipynb #db61d1e2
 def _show_metrics(results, args): print((Path(args['model_dir']) / 'metrics.md').read_text())
 
-COMMANDS['evaluate'] = Command('hdexpr.evaluate:evaluate_run', show=_show_metrics)
+COMMANDS['evaluate'] = Command('hdexpr.spot_evaluate:evaluate', show=_show_metrics)   # evaluate_run, or evaluate_spot_run for a spot run
 
 # %% ../nbs/99_cli.ipynb #1be459ba
 def _show_paths(paths, args): print('\n'.join(map(str, paths)))

@@ -135,7 +135,7 @@ class PatchStore:
     def __len__(self): return len(self.patches)
     def __repr__(self): return f"PatchStore({self.path}, {len(self)} patches, {len(self.genes)} genes, test={self.test_patient})"
     def __getattr__(self, name):
-        if name in ('images', 'images_hires', 'counts', 'tissue_mask'): return self._group[name]
+        if name in ('images', 'images_hires', 'counts', 'tissue_mask', 'spot_labels', 'spot_counts'): return self._group[name]
         raise AttributeError(name)
 
     @property
@@ -296,15 +296,20 @@ def read_patches(store: PatchStore, ids, views=None, *, image: bool = False) -> 
     """Counts, tissue mask, slide index and grid position (and the H&E if `image`) of patches `ids`, in views `views`.
 
     Shapes: ids (B,), views (B,) or None (view 0) -> counts (B, G, 128, 128) float32, mask (B, 128, 128) bool,
-    slide (B,) long, grid_rc (B, 2) long, image (B, 3, 512, 512) float in [0, 1] (the 0.5 µm/px H&E)"""
+    slide (B,) long, grid_rc (B, 2) long, image (B, 3, 512, 512) float in [0, 1] (the 0.5 µm/px H&E); a spot store gives
+    spot_labels (B, 128, 128) long (the footprints, −1: none) and spot_counts (B, S, G) long (−1: no spot) instead of counts"""
     ids = [int(i) for i in ids]
     views = [0] * len(ids) if views is None else [int(v) for v in views]
     table = store.patches.set_index('patch_id').loc[ids]
     slides = {s: i for i, s in enumerate(sorted(store.patches.sample_id.unique()))}
-    out = {'counts': torch.stack([dihedral(torch.from_numpy(store.counts[i]).float(), v) for i, v in zip(ids, views)]),
-           'mask': torch.stack([dihedral(torch.from_numpy(store.tissue_mask[i]), v) for i, v in zip(ids, views)]),
+    out = {'mask': torch.stack([dihedral(torch.from_numpy(store.tissue_mask[i]), v) for i, v in zip(ids, views)]),
            'slide': torch.tensor([slides[s] for s in table.sample_id]),
            'grid_rc': torch.from_numpy(table[['grid_row', 'grid_col']].to_numpy()).long()}
+    if 'counts' in store._group:   # a spot store (`hdexpr.spot_patches`) has spot footprints and counts instead
+        out['counts'] = torch.stack([dihedral(torch.from_numpy(store.counts[i]).float(), v) for i, v in zip(ids, views)])
+    else:
+        out['spot_labels'] = torch.stack([dihedral(torch.from_numpy(store.spot_labels[i].astype(np.int64)), v) for i, v in zip(ids, views)])
+        out['spot_counts'] = torch.from_numpy(np.stack([store.spot_counts[i] for i in ids]).astype(np.int64))
     if image: out['image'] = torch.stack([dihedral(torch.from_numpy(store.images_hires[i]).permute(2, 0, 1).float() / 255, v)
                                           for i, v in zip(ids, views)])
     return out

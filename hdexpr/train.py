@@ -33,11 +33,12 @@ from .model import compile_decoder
 from .patches import N_VIEWS, PatchStore, read_patches
 from .runs import TrainConfig, build_model, load_checkpoint, open_run, save_checkpoint
 from .sparsity import RESOLUTIONS_UM, SCALE_FACTORS
+from .spot_patches import is_spot_store, spot_metric_update, spot_nll, spot_training_stats
 
 # %% auto #0
-__all__ = ['COSINE_FLOOR', 'LOADER_WORKERS', 'split_patches', 'training_stats', 'epoch_batches', 'scale_losses', 'step_budget',
-           'lr_factor', 'rng_state', 'set_rng_state', 'micro_batch_seed', 'step_plan', 'BatchReader', 'batch_loader',
-           'train_epoch', 'validate', 'fit', 'fit_sweep']
+__all__ = ['BATCH_TARGETS', 'COSINE_FLOOR', 'LOADER_WORKERS', 'split_patches', 'training_stats', 'epoch_batches', 'scale_losses',
+           'batch_losses', 'step_budget', 'lr_factor', 'rng_state', 'set_rng_state', 'micro_batch_seed', 'step_plan',
+           'BatchReader', 'batch_loader', 'train_epoch', 'validate', 'fit', 'fit_sweep']
 
 # %% ../nbs/62_train.ipynb #8933b47e
 def split_patches(store: PatchStore, *, val_fraction: float, seed: int) -> dict[str, list[int]]:
@@ -56,7 +57,8 @@ def split_patches(store: PatchStore, *, val_fraction: float, seed: int) -> dict[
 
 # %% ../nbs/62_train.ipynb #b8e0342d
 def training_stats(store: PatchStore, ids) -> dict[str, list[float]]:
-    "Per-gene mean and std of the counts over the in-tissue bins of patches `ids` (training patches only)."
+    "Per-gene mean and std of the counts over the in-tissue bins of patches `ids` (training patches only); a spot store's: `spot_training_stats`."
+    if is_spot_store(store): return spot_training_stats(store, ids)
     ids = [int(i) for i in ids]
     batches = ((torch.from_numpy(store.counts[i:i + 1]), torch.from_numpy(store.tissue_mask[i:i + 1])) for i in ids)
     mean, std = zscore_stats(batches)
@@ -85,6 +87,19 @@ def scale_losses(out: torch.Tensor, counts: torch.Tensor, mask: torch.Tensor, *,
         z = zscore(counts, mean=torch.tensor(stats['mean'], device=counts.device), std=torch.tensor(stats['std'], device=counts.device))
         return multiscale_losses(out, z, mask, loss_fn=masked_mse, factors=factors, space='zscore')
     return multiscale_losses(out, counts, mask, loss_fn=loss_module if cfg.loss == 'nb' else poisson_nll, factors=factors)
+
+BATCH_TARGETS = ('counts', 'mask', 'spot_labels', 'spot_counts')   # what a loss reads of a `read_patches` batch
+
+def _on_batch(device: torch.device, batch: dict) -> dict:
+    return {k: batch[k].to(device, non_blocking=True) for k in BATCH_TARGETS if k in batch}
+
+def batch_losses(out: torch.Tensor, batch: dict, *, cfg: TrainConfig, stats: dict, loss_module: torch.nn.Module | None = None) -> torch.Tensor:
+    """`scale_losses` of a `read_patches` batch; for a spot store's batch, the NLL of its spot counts (`spot_nll`), one loss.
+
+    Shapes: out (B, G, H, W) -> (4,) or (1,)"""
+    if 'spot_labels' in batch:
+        return spot_nll(out, batch['spot_labels'], batch['spot_counts'], loss_fn=loss_module if cfg.loss == 'nb' else poisson_nll).reshape(1)
+    return scale_losses(out, batch['counts'], batch['mask'], cfg=cfg, stats=stats, loss_module=loss_module)
 
 # %% ../nbs/62_train.ipynb #fe199428
 COSINE_FLOOR = 0.02   # the cosine schedule ends at this fraction of lr
@@ -203,8 +218,8 @@ def train_epoch(model, loss_module, gradnorm, optimizer, scheduler, *, store, ca
     for (i, ends_step, dummy), (tokens, b) in zip(plan, _loader(reader, [p[0] for p in plan], device)):
         torch.manual_seed(micro_batch_seed(cfg.seed, epoch, i))
         with ddp.no_sync() if ddp is not None and not ends_step else contextlib.nullcontext():
-            losses = scale_losses(_forward(ddp or model, tokens, b, device=device, dtype=dtype), _on(device, b['counts']),
-                                  _on(device, b['mask']), cfg=cfg, stats=stats, loss_module=loss_module)
+            losses = batch_losses(_forward(ddp or model, tokens, b, device=device, dtype=dtype), _on_batch(device, b), cfg=cfg,
+                                  stats=stats, loss_module=loss_module)
             if dummy: total = losses.sum() * 0.0
             else:
                 total = gradnorm(losses, model.gene_head.parameters(), update=False) if gradnorm is not None else losses.sum()
@@ -226,7 +241,7 @@ def train_epoch(model, loss_module, gradnorm, optimizer, scheduler, *, store, ca
 
 @torch.no_grad()
 def validate(model, loss_module, *, store, cache, ids, cfg: TrainConfig, stats: dict) -> dict:
-    "2 µm loss and pooled masked PCC at 2 µm of the patches `ids` (view 0, neighbours batched together)."
+    "2 µm loss and pooled masked PCC at 2 µm of the patches `ids` (view 0, neighbours batched together); on a spot store, of the spots."
     model.eval()
     device = _device_of(model)
     dtype = autocast_dtype(cfg.precision, device)
@@ -236,11 +251,12 @@ def validate(model, loss_module, *, store, cache, ids, cfg: TrainConfig, stats: 
     reader = BatchReader(store, cache, batches, image=model.config.image_branch)
     for bids, (tokens, b) in zip(batches, _loader(reader, range(len(batches)), device)):
         out = _forward(model, tokens, b, device=device, dtype=dtype)
-        total += scale_losses(out, _on(device, b['counts']), _on(device, b['mask']), cfg=cfg, stats=stats,
-                              loss_module=loss_module)[0].item() * len(bids)
+        total += batch_losses(out, _on_batch(device, b), cfg=cfg, stats=stats, loss_module=loss_module)[0].item() * len(bids)
         n += len(bids)
-        acc.update(expected_counts(out, loss=cfg.loss, stats=stats).cpu(), b['counts'], b['mask'])
-    return {'val_loss': total / n, 'val_pcc_2um': acc.compute()['resolutions']['2um']['pcc']}
+        rate = expected_counts(out, loss=cfg.loss, stats=stats).cpu()
+        if 'spot_labels' in b: spot_metric_update(acc, rate, b)
+        else: acc.update(rate, b['counts'], b['mask'])
+    return {'val_loss': total / n, f"val_pcc_{'spot' if is_spot_store(store) else '2um'}": acc.compute()['resolutions']['2um']['pcc']}
 
 # %% ../nbs/62_train.ipynb #e24b49b6
 def _write_log(out: Path, rows: list[dict]) -> None:
@@ -301,6 +317,9 @@ def _fit(cfg: TrainConfig, out: Path, *, resume: bool, progress: bool, dist: Dis
                          f'batch(es) to share out; set accumulate to at least {dist.world_size} (the global batch is '
                          'batch_size × accumulate), or start fewer processes')
     store = PatchStore(cfg.store)
+    if is_spot_store(store) and (cfg.loss == 'mse' or cfg.multiscale):
+        raise ValueError(f"{store.path} is a spot store (`prepare_spots`): it trains one likelihood, of the spot counts; "
+                         "pass --loss poisson or --loss nb, and --no-multiscale")
     cache, split, stats = _setup(cfg, out, store, resume=resume, progress=progress, dist=dist)
     model, loss_module, gradnorm, optimizer, scheduler = _training_state(cfg, in_dim=cache.dim, stats=stats, n_train=len(split['train']),
                                                                          device=dist.device)
@@ -331,7 +350,8 @@ def _fit(cfg: TrainConfig, out: Path, *, resume: bool, progress: bool, dist: Dis
         row.update(dist.run_on_main(validate, model, loss_module, store=store, cache=cache, ids=split['val'], cfg=cfg, stats=stats))
         row.update(step=scheduler.last_epoch, lr=scheduler.get_last_lr()[0], seconds=round(time.perf_counter() - t0, 2))
         state['log'].append(row); state['epoch'] = epoch + 1
-        score = row['val_pcc_2um'] if row['val_pcc_2um'] is not None else -math.inf
+        score = row.get('val_pcc_2um', row.get('val_pcc_spot'))
+        score = score if score is not None else -math.inf
         improved = score > state['best_score']
         if improved: state.update(best_score=score, best_epoch=epoch + 1)
         if dist.is_main: _save_epoch(out, model, loss_module, gradnorm, optimizer, scheduler, state, best=improved)
