@@ -17,13 +17,18 @@ from skimage.measure import block_reduce
 from skimage.morphology import remove_small_holes, remove_small_objects
 
 # %% auto #0
-__all__ = ['MAX_SCAN_UM', 'PIXEL_SIZE_TOLERANCE', 'MIN_TISSUE_CONTRAST', 'ImageFormatError', 'HEImage', 'image_pixel_sizes',
-           'agreed_pixel_size', 'shrink_rgb', 'read_overview', 'detect_tissue', 'tissue_on_bins', 'tissue_overlap',
-           'check_tissue_match']
+__all__ = ['MAX_SCAN_UM', 'PIXEL_SIZE_TOLERANCE', 'MIN_TISSUE_CONTRAST', 'MIN_GLASS_BINS', 'ImageFormatError', 'undecodable',
+           'HEImage', 'image_pixel_sizes', 'agreed_pixel_size', 'shrink_rgb', 'read_overview', 'detect_tissue',
+           'tissue_on_bins', 'tissue_overlap', 'check_tissue_match']
 
 # %% ../nbs/01_image.ipynb #de4f1b95
 class ImageFormatError(ValueError):
     "An H&E file that cannot be read as an RGB image, or whose content is damaged."
+
+def undecodable(path: Path, what: str, e: Exception) -> ImageFormatError:
+    "The error for pixels of `path` that do not decode: the file is truncated or corrupt."
+    return ImageFormatError(f'{path}: {what} cannot be decoded ({type(e).__name__}: {e}); the file is truncated or corrupt: '
+                            'copy it again and compare its size with the original')
 
 class HEImage:
     "Full-resolution H&E (RGB TIFF, tiled or pyramidal), read one region at a time."
@@ -52,9 +57,7 @@ class HEImage:
         r1, c1 = min(row0 + height, self.shape[0]), min(col0 + width, self.shape[1])
         if r1 > r0 and c1 > c0:
             try: out[r0 - row0:r1 - row0, c0 - col0:c1 - col0] = self._array[r0:r1, c0:c1, :3]
-            except Exception as e:
-                raise ImageFormatError(f"{self.path}: pixels {r0}–{r1} × {c0}–{c1} cannot be decoded ({type(e).__name__}: {e}); "
-                                       "the file is truncated or corrupt: copy it again and compare its size with the original") from None
+            except Exception as e: raise undecodable(self.path, f'pixels {r0}–{r1} × {c0}–{c1}', e) from None
         return out
 
 # %% ../nbs/01_image.ipynb #77bf94b4
@@ -115,7 +118,8 @@ def read_overview(path: str | Path, *, max_side: int = 2000, strip_bytes: int = 
     h, w = level.shape[:2]
     f = max(1, math.ceil(max(h, w) / max_side))
     step = f * max(1, strip_bytes // (f * w * 3 * 8))          # rows per strip (a multiple of f), float64 in block_reduce
-    out = np.concatenate([shrink_rgb(level[r:r + step, :, :3], f) for r in range(0, h, step)])
+    try: out = np.concatenate([shrink_rgb(level[r:r + step, :, :3], f) for r in range(0, h, step)])
+    except Exception as e: raise undecodable(Path(path), f'its overview (level {k})', e) from None
     return out, shapes[k][0] / shapes[0][0] / f
 
 # %% ../nbs/01_image.ipynb #588c77b4
@@ -151,6 +155,7 @@ def tissue_on_bins(mask: np.ndarray, scale: float, bin_to_pixel, shape: tuple[in
 
 # %% ../nbs/01_image.ipynb #24a62fe2
 MIN_TISSUE_CONTRAST = 0.5   # on tissue − on glass, below which the H&E is not the slide Space Ranger counted
+MIN_GLASS_BINS = 2000       # 8,000 µm² of 2 µm bins, twice the largest hole detect_tissue fills: less glass may all lie in filled holes
 
 def tissue_overlap(detected: np.ndarray, in_tissue: np.ndarray) -> dict:
     "How the tissue `detected` in the H&E (bool (rows, cols), on the bins) covers Space Ranger's `in_tissue` bins and its glass bins."
@@ -164,7 +169,7 @@ def tissue_overlap(detected: np.ndarray, in_tissue: np.ndarray) -> dict:
 def check_tissue_match(overlap: dict, *, image: str | Path, binned_dir: str | Path):
     "Refuse an H&E whose detected tissue is not where Space Ranger's in-tissue bins are (`overlap` from `tissue_overlap`)."
     on, off, n_glass = overlap['on_tissue'], overlap['on_glass'], overlap['glass_bins']
-    has_glass = n_glass >= 0.01 * (n_glass + overlap['in_tissue_bins'])
+    has_glass = n_glass >= max(MIN_GLASS_BINS, 0.01 * (n_glass + overlap['in_tissue_bins']))
     if (on - off >= MIN_TISSUE_CONTRAST) if has_glass else (on >= MIN_TISSUE_CONTRAST): return
     found = (f"{on:.0%} of its {overlap['in_tissue_bins']:,} in-tissue bins lie on tissue detected in the H&E, and so do "
              f"{off:.0%} of its {n_glass:,} bins off tissue (a matching slide: nearly all and nearly none; the difference, "

@@ -97,8 +97,8 @@ def test_prepare_image_of_another_resolution(study, tmp_path):
         pixels, (xn, xd) = f.pages[0].asarray(), f.pages[0].tags['XResolution'].value
     mpp = 1e4 * xd / xn
     tifffile.imwrite(tif, pixels, photometric='rgb', tile=(256, 256), resolution=(2e4 / mpp, 2e4 / mpp), resolutionunit='CENTIMETER')
-    one_line_error(hdexpr('prepare', '--data_dir', bad, '--out', tmp_path / 'store'), f'says it has {mpp / 2:.4f} µm/px',
-                   f'microns_per_pixel={mpp:.4f}')
+    one_line_error(hdexpr('prepare', '--data_dir', bad, '--out', tmp_path / 'store'), f'is {mpp / 2:.4f} µm by the resolution tags',
+                   f'but {mpp:.4f} µm by Space Ranger')
 
 
 def test_manifest_pointing_at_a_missing_image(study, tmp_path):
@@ -135,8 +135,11 @@ def test_a_run_that_never_finished_an_epoch_does_not_block(store, tmp_path):
     proc = subprocess.Popen([str(HDEXPR), 'train', '--data_dir', str(store), '--out', str(run), *TINY, '--epochs', '50'],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     while not (run / 'run.json').exists() and proc.poll() is None: time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    out = err = None
+    for _ in range(40):   # Ctrl-C, again until it exits: under load one SIGINT was seen lost while the embedding cache was built
+        proc.send_signal(signal.SIGINT)
+        try: out, err = proc.communicate(timeout=3); break
+        except subprocess.TimeoutExpired: pass
     line = one_line_error(subprocess.CompletedProcess(proc.args, proc.returncode, out, err), 'interrupted', code=130)
     assert 'run the same command again' in line
     assert not (run / 'checkpoints' / 'last.pt').exists()
