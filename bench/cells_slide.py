@@ -1,15 +1,16 @@
 """Cells of a whole slide: seconds and peak RSS of `hdexpr.cells.predict_cells` (built-in segmentation, or a label image).
 
-The prediction is the true rate λ of P5 of a synthetic study of --size (tiny 384², default 768²,
-full 3250² bins of 2 µm), written as a prediction folder by `hdexpr.cells.truth_prediction`: what
-cells cost depends on the H&E's area and the number of genes, not on the model. Each run is a fresh
+The prediction is the true rate λ of the synthetic P5 of --size (tiny 384², default 768², full 3250²
+bins of 2 µm; generated alone, with a 300-gene panel), written as a prediction folder by
+`hdexpr.cells.truth_prediction`: what cells cost depends on the H&E's area and the number of
+predicted genes, not on the model or the generator's panel. Each run is a fresh
 process; RSS is sampled every 20 ms (psutil), beside the RSS after the imports.
 
 Usage:  python bench/cells_slide.py [--size tiny|default|full] [--work DIR] [--genes 50] [--report FILE]
 """
 from __future__ import annotations
 
-import argparse, json, subprocess, sys, tempfile
+import argparse, json, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 
 CHILD = """
@@ -32,14 +33,25 @@ print('RESULT', json.dumps({'cells_s': round(seconds, 2), 'cells': a.n_obs, 'gen
 """
 
 
+PANEL_GENES = 300   # what cells cost depends on the H&E's area and the predicted genes, not on the generator's panel
+
+
 def bench_cells(size: str, work: Path, *, n_genes: int = 50, cells: str = 'builtin') -> dict:
     "Seconds and peak RSS of `predict_cells` on P5 of the synthetic study of `size` (its truth as the prediction)."
+    from dataclasses import replace
     from hdexpr.cells import truth_prediction
-    from hdexpr.synth import make_study
+    from hdexpr.synth import make_sample
     from hdexpr.synth_expression import named_genes
-    study = make_study(work / f'study_{size}', size=size).parent
+    from hdexpr.synth_tissue import PATIENTS, SIZES
+    p5 = work / f'P5_{size}'
+    if not (p5 / 'truth' / 'params.json').exists():           # P5 alone, its panel cut to the 50 named genes + filler
+        t = time.perf_counter(); shutil.rmtree(p5, ignore_errors=True)
+        make_sample(p5, PATIENTS['P5'], replace(SIZES[size], n_genes=PANEL_GENES))
+        print(f'P5 ({size}) generated in {time.perf_counter() - t:.0f} s', file=sys.stderr, flush=True)
     pred = work / f'pred_{size}_{n_genes}'
-    if not (pred / 'predict.json').exists(): truth_prediction(study / 'P5', named_genes()[:n_genes], pred)
+    if not (pred / 'predict.json').exists():
+        t = time.perf_counter(); truth_prediction(p5, named_genes()[:n_genes], pred)
+        print(f'truth written as a prediction in {time.perf_counter() - t:.0f} s', file=sys.stderr, flush=True)
     code = CHILD.replace('PRED', repr(str(pred))).replace('CELLS', repr(cells))
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     line = next((l for l in r.stdout.splitlines() if l.startswith('RESULT ')), None)

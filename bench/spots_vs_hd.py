@@ -1,64 +1,76 @@
-"""How much of the 2 µm map spot supervision recovers: a Visium-trained model vs the HD-trained model and the oracle.
+"""How much of the 2 µm map spot supervision recovers: Visium- and ST-trained models vs the HD-trained model and the oracle.
 
-On one synthetic study (`hdexpr synth --assay visium`: the HD study in `hd/`, its Visium spots beside it), train
-P1 + P2, test P5:
+On the synthetic study (`hdexpr synth --assay visium|st`: the HD study in `hd/`, its spots beside it), train P1 + P2,
+test P5, each model with the study's protocol (`hdexpr.reproduce`: `STUDY_CONFIG`, the learning rate chosen among
+`STUDY_LRS` on the validation split of P1 + P2 by `fit_sweep`, early stopping on that split):
 
 1. the HD store (`prepare`, 50 genes by 2 µm variance on P1 + P2) and a Poisson run on it (2/4/8/16 µm losses);
-2. the spot store (`prepare_spots`, the same genes) and a Poisson run on the spot counts alone (`--no-multiscale`);
-3. both decoders scored by the HD evaluation (`evaluate_store`) on the HD store's P5 test patches, beside the constant
-   and the oracle; the spot run also at spot level with the constant and the ridge (`evaluate_spot_run`).
+2. for each spot assay, its store (`prepare_spots`, the same genes) and a Poisson run on the spot counts alone;
+3. every decoder scored by the HD evaluation (`evaluate_store`) on the HD store's P5 test patches, beside the constant
+   and the oracle; each spot run also at spot level with the constant, the ridge and the oracle (`evaluate_spot_run`).
 
-Both runs use the same encoder, decoder, learning rate and step budget (chosen small for 2 CPU cores; neither is
-claimed converged: read the validation curves in each run's log.csv). `--profile` instead measures wall time and
-peak RSS of `prepare_spots` + one epoch (embedding cache included) on the spot study, in a fresh process.
+The report keeps each run's chosen learning rate, best and last epoch and validation curve: a run whose curve has
+not flattened is not converged, whatever its number. `--quick` runs the same chain with a tiny random encoder and
+one epoch (a smoke test, no science). `--profile` instead measures wall time and peak RSS of `prepare_spots` + one
+epoch (embedding cache included) on the Visium spot study, in a fresh process.
 
-Usage:  python bench/spots_vs_hd.py --out DIR [--size tiny|default] [--epochs 10] [--lr 5e-4] [--report spots.json]
+Usage:  python bench/spots_vs_hd.py --out DIR [--size tiny|default] [--assays visium st] [--quick] [--report spots.json]
         python bench/spots_vs_hd.py --out DIR --profile
 """
 import argparse, json, subprocess, sys, time
 from pathlib import Path
 
 
-def run_study(out: Path, size: str, epochs: int, lr: float, encoder: str) -> dict:
+def _fit(cfg, out: Path, quick: bool) -> dict:
+    "Train `cfg` with the study's learning-rate choice; what the report keeps of the run."
+    import pandas as pd
+    from hdexpr.reproduce import QUICK_STUDY, STUDY_LRS, SWEEP_STEPS
+    from hdexpr.train import fit_sweep, score_column
+    t0 = time.time()
+    print(f'training {out.name} (learning rate chosen on the validation split; its log.csv grows per epoch)', file=sys.stderr, flush=True)
+    fit_sweep(cfg, out, lrs=QUICK_STUDY['lrs'] if quick else STUDY_LRS, sweep_steps=QUICK_STUDY['sweep_steps'] if quick else SWEEP_STEPS,
+              progress=False)
+    log = pd.read_csv(out / 'log.csv'); col = score_column(log)
+    return {'seconds': round(time.time() - t0, 1), 'lr': json.loads((out / 'sweep.json').read_text())['chosen_lr'],
+            'best_epoch': int(log.epoch[log[col].idxmax()]), 'last_epoch': int(log.epoch.iloc[-1]), 'val_curve': log[col].round(4).tolist()}
+
+
+def run_study(out: Path, size: str, assays: list[str], encoder: str, quick: bool) -> dict:
     import numpy as np, torch
+    from dataclasses import replace
     from hdexpr.evaluate import evaluate_run
     from hdexpr.metrics import evaluate_store
     from hdexpr.patches import prepare, read_patches
+    from hdexpr.reproduce import QUICK_CONFIG, STUDY_CONFIG
     from hdexpr.runs import TrainConfig, read_run
     from hdexpr.spot_evaluate import evaluate_spot_run
     from hdexpr.spot_patches import prepare_spots
     from hdexpr.synth_spots import make_spot_study
-    from hdexpr.train import fit
-    t = {}
-    t0 = time.time(); make_spot_study(out / 'study', assay='visium', size=size); t['synth_s'] = time.time() - t0
-    t0 = time.time(); hd_store = prepare(out / 'study' / 'hd', out / 'hd_store', progress=False); t['prepare_hd_s'] = time.time() - t0
-    t0 = time.time(); sp_store = prepare_spots(out / 'study', out / 'spot_store', genes=hd_store.genes, progress=False)
-    t['prepare_spots_s'] = time.time() - t0
-    common = dict(encoder=encoder, epochs=epochs, lr=lr, accumulate=1, batch_size=8, warmup_epochs=1.0, patience=epochs)
-    t0 = time.time(); fit(TrainConfig(store=str(hd_store.path), **common), out / 'run_hd', resume=True, progress=False); t['train_hd_s'] = time.time() - t0
-    t0 = time.time()
-    fit(TrainConfig(store=str(sp_store.path), multiscale=False, use_gradnorm=False, **common), out / 'run_spot', resume=True, progress=False)
-    t['train_spot_s'] = time.time() - t0
+    config = TrainConfig(store='', **(QUICK_CONFIG if quick else {**STUDY_CONFIG, 'encoder': encoder}))
+    t0 = time.time(); studies = {a: make_spot_study(out / f'study_{a}', assay=a, size=size).parent for a in assays}
+    seconds = {'synth': round(time.time() - t0, 1)}
+    hd_store = prepare(studies[assays[0]] / 'hd', out / 'hd_store', progress=False)     # every spot study holds the same HD study
+    runs = {'hd': _fit(replace(config, store=str(hd_store.path)), out / 'run_hd', quick)}
     hd = evaluate_run(out / 'run_hd', progress=False)                    # model (HD), constant, oracle on the HD test patches
-    spot = evaluate_spot_run(out / 'run_spot', progress=False)           # spot level + 2/4/8 µm on the spot store's own cells
-    run_sp = read_run(out / 'run_spot')
     hd_cache = read_run(out / 'run_hd').cache                            # the HD store's tokens, same encoder
-
     test_ids = np.flatnonzero(hd_store.patches.patient.to_numpy() == hd_store.test_patient).tolist()
-    with torch.no_grad():                                                # the spot-trained decoder on the HD test slide, one graph
-        b = read_patches(hd_store, test_ids)
-        pred = run_sp.expected_counts(run_sp.decoder(hd_cache.get(test_ids, 0), slide=b['slide'], grid_rc=b['grid_rc']))
-    at = {i: k for k, i in enumerate(test_ids)}
-    spot_model_on_hd = lambda ids: pred[[at[int(i)] for i in ids]]
-    cross = evaluate_store(hd_store, spot_model_on_hd)
-    rows = {'HD-trained (Poisson, 2/4/8/16 µm)': hd['model'], 'Visium-trained (Poisson on 55 µm spots)': cross,
-            'constant': hd['constant'], 'oracle': hd['oracle']}
+    b = read_patches(hd_store, test_ids)
+    rows = {'HD-trained (Poisson, 2/4/8/16 µm)': hd['model']}
+    spot_level = {}
+    for a in assays:
+        sp_store = prepare_spots(studies[a], out / f'spot_store_{a}', genes=hd_store.genes, progress=False)
+        runs[a] = _fit(replace(config, store=str(sp_store.path), multiscale=False, use_gradnorm=False), out / f'run_{a}', quick)
+        spot = evaluate_spot_run(out / f'run_{a}', progress=False)       # spot level + 2/4/8 µm on the spot store's own cells
+        spot_level[a] = {name: spot[name]['resolutions']['spot'] for name in ('model', 'constant', 'ridge', 'oracle')}
+        run_sp = read_run(out / f'run_{a}')
+        with torch.no_grad():                                            # the spot-trained decoder on the HD test slide, one graph
+            pred = run_sp.expected_counts(run_sp.decoder(hd_cache.get(test_ids, 0), slide=b['slide'], grid_rc=b['grid_rc']))
+        at = {i: k for k, i in enumerate(test_ids)}
+        rows[f'{a}-trained (Poisson on {a} spots)'] = evaluate_store(hd_store, lambda ids: pred[[at[int(i)] for i in ids]])
+    rows.update(constant=hd['constant'], oracle=hd['oracle'])
     table = {name: {r: m['resolutions'][r]['pcc'] for r in ('8um', '4um', '2um')} for name, m in rows.items()}
-    spot_table = {name: spot[name]['resolutions']['spot'] for name in ('model', 'constant', 'ridge', 'oracle')}
-    logs = {k: __import__('pandas').read_csv(out / k / 'log.csv').to_dict('list') for k in ('run_hd', 'run_spot')}
-    return {'size': size, 'epochs': epochs, 'lr': lr, 'encoder': encoder, 'n_patches': {'hd': len(hd_store), 'spots': len(sp_store)},
-            'pcc_on_hd_test_patches': table, 'spot_level': spot_table, 'seconds': t,
-            'val_curves': {k: {c: v[c] for c in v if c.startswith('val_pcc')} for k, v in logs.items()}}
+    return {'size': size, 'encoder': config.encoder, 'quick': quick, 'n_patches': {'hd': len(hd_store)},
+            'pcc_on_hd_test_patches': table, 'spot_level': spot_level, 'runs': runs, 'seconds': seconds}
 
 
 PROFILE = """
@@ -86,11 +98,11 @@ def profile(out: Path, size: str, encoder: str) -> dict:
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--out', type=Path, required=True); ap.add_argument('--size', default='tiny')
-    ap.add_argument('--epochs', type=int, default=10); ap.add_argument('--lr', type=float, default=5e-4)
+    ap.add_argument('--assays', nargs='+', default=['visium', 'st']); ap.add_argument('--quick', action='store_true')
     ap.add_argument('--encoder', default='efficientnet-lite0'); ap.add_argument('--profile', action='store_true')
     ap.add_argument('--report', type=Path)
     a = ap.parse_args()
-    res = profile(a.out, a.size, a.encoder) if a.profile else run_study(a.out, a.size, a.epochs, a.lr, a.encoder)
+    res = profile(a.out, a.size, a.encoder) if a.profile else run_study(a.out, a.size, a.assays, a.encoder, a.quick)
     text = json.dumps(res, indent=1, default=float)
     print(text)
     if a.report: a.report.write_text(text)

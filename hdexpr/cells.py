@@ -5,7 +5,6 @@
 # %% ../nbs/83_cells.ipynb #735d5345
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import time
@@ -28,18 +27,19 @@ from skimage.morphology import remove_small_objects
 from skimage.segmentation import expand_labels, watershed
 from tqdm.auto import tqdm
 
-from .folders import atomic_dir, atomic_path, read_marker
+from .folders import atomic_path, read_marker
 from .image import HEImage, shrink_rgb
 from .predict import H5AD_NAME, MAPS_NAME, PREDICTION_KIND, PREDICTION_MARKER
 from .visium import BinToPixel
 
 # %% auto #0
 __all__ = ['SEGMENT_UM', 'SEED_UM', 'MIN_NUCLEUS_UM2', 'MAX_NUCLEUS_UM2', 'EXPAND_UM', 'HALO_UM', 'TILE_PX', 'CELLS_NAME',
-           'LABEL_SUFFIXES', 'GEOJSON_SUFFIXES', 'SDATA_NAME', 'PredictionGrid', 'open_prediction', 'truth_prediction',
-           'Cells', 'bin_centre_pixels', 'check_label_image', 'cells_from_labels', 'true_cells', 'true_bin_cells',
+           'LABEL_SUFFIXES', 'GEOJSON_SUFFIXES', 'PredictionGrid', 'open_prediction', 'truth_prediction', 'Cells',
+           'bin_centre_pixels', 'check_label_image', 'cells_from_labels', 'true_cells', 'true_bin_cells',
            'cells_from_geojson', 'hematoxylin', 'segment_nuclei', 'match_f1', 'slide_threshold', 'cells_from_he',
-           'aggregate_cells', 'write_cells_h5ad', 'check_cells_arg', 'cells_of', 'predict_cells', 'cells_summary',
-           'write_cells_sdata', 'cell_pairs', 'per_gene_pearson', 'cell_totals', 'score_cells', 'cluster_cells']
+           'aggregate_cells', 'write_cells_h5ad', 'check_cells_arg', 'check_cells_source', 'check_prediction_image',
+           'cells_of', 'predict_cells', 'cells_summary', 'cell_pairs', 'per_gene_pearson', 'cell_totals', 'score_cells',
+           'cluster_cells']
 
 # %% ../nbs/83_cells.ipynb #fba60952
 @dataclass
@@ -214,7 +214,7 @@ def _read_polygons(path: Path) -> tuple[list, list]:
 def _cell_name(i) -> str: return f'cellid_{int(i):09d}-1' if isinstance(i, (int, np.integer)) else str(i)
 
 # %% ../nbs/83_cells.ipynb #15cd2b08
-def _check_polygon_coordinates(path: Path, ids, geoms, grid: PredictionGrid, image_shape) -> None:
+def _check_polygon_coordinates(path: Path, ids, geoms, tissue: np.ndarray, bin_to_pixel: BinToPixel, image_shape) -> None:
     "Refuse polygons wholly off the image, or whose centroids miss the tissue (naming a scale factor when that explains it)."
     H, W = image_shape
     b = np.array([g.bounds for g in geoms])                                   # minx, miny, maxx, maxy
@@ -227,9 +227,8 @@ def _check_polygon_coordinates(path: Path, ids, geoms, grid: PredictionGrid, ima
         raise ValueError(f'{off.sum():,} of the {len(geoms):,} polygons of {path} lie wholly outside the H&E ({W}×{H} px), the first '
                          f'cell_id {ids[int(np.argmax(off))]}: they span {span}. Is it the segmentation of this slide? Remove those '
                          'features, or segment this H&E (--cells builtin)')
-    R, C = grid.grid_shape
-    tissue = grid.maps['in_tissue'][:]
-    inv = np.linalg.inv(np.vstack([grid.bin_to_pixel.matrix, [0, 0, 1]]))
+    R, C = tissue.shape
+    inv = np.linalg.inv(np.vstack([bin_to_pixel.matrix, [0, 0, 1]]))
     def on_tissue(scale: float) -> float:
         c = np.array([g.centroid.coords[0] for g in geoms]) / scale          # (x, y)
         r, k = (inv[:2] @ np.column_stack([c[:, 1], c[:, 0], np.ones(len(c))]).T).round().astype(int)
@@ -237,7 +236,7 @@ def _check_polygon_coordinates(path: Path, ids, geoms, grid: PredictionGrid, ima
         return float(tissue[r[ok], k[ok]].sum() / len(c))
     if on_tissue(1.0) >= 0.5: return
     rr, kk = np.nonzero(tissue)
-    py, px = grid.bin_to_pixel(rr, kk)
+    py, px = bin_to_pixel(rr, kk)
     scale = float(np.sqrt((b[:, 2].max() - b[:, 0].min()) * (b[:, 3].max() - b[:, 1].min()) / ((np.ptp(px) + 1) * (np.ptp(py) + 1))))
     hint = (f' Their extent is that of the tissue scaled by {scale:.3f} (a hires or lowres image\'s scale factor?): divide their '
             f'coordinates by {scale:.4g} to bring them to full resolution' if abs(scale - 1) > 0.2 and on_tissue(scale) >= 0.5 else
@@ -250,7 +249,7 @@ def cells_from_geojson(path: str | Path, grid: PredictionGrid, image_shape: tupl
     "The cells of the GeoJSON polygons at `path` (full-resolution pixels) on the 2 µm bins of `grid`."
     path = Path(path)
     ids, geoms = _read_polygons(path)
-    _check_polygon_coordinates(path, ids, geoms, grid, image_shape)
+    _check_polygon_coordinates(path, ids, geoms, grid.maps['in_tissue'][:], grid.bin_to_pixel, image_shape)
     inv = np.linalg.inv(np.vstack([grid.bin_to_pixel.matrix, [0, 0, 1]]))[:2]
     bin_cell = np.zeros(grid.grid_shape, np.int32)
     for n, g in enumerate(geoms, 1):
@@ -280,15 +279,15 @@ def hematoxylin(rgb: np.ndarray) -> np.ndarray:
     "Hematoxylin optical density of RGB uint8 `rgb` (h, w, 3): float32 (h, w), by `skimage.color.rgb2hed`."
     return rgb2hed(rgb[..., :3]).astype(np.float32)[..., 0]
 
-def segment_nuclei(rgb: np.ndarray, microns_per_pixel: float, *, threshold: float | None = None) -> np.ndarray:
-    "Nuclei labels (int32 (h, w), 0 background) of H&E `rgb` at `microns_per_pixel`: hematoxylin > `threshold` (Otsu's), watershed from distance peaks."
+def segment_nuclei(rgb: np.ndarray, microns_per_pixel: float, *, threshold: float | None = None, seed_um: float = SEED_UM) -> np.ndarray:
+    "Nuclei labels (int32 (h, w), 0 background) of H&E `rgb` at `microns_per_pixel`: hematoxylin > `threshold` (Otsu's), watershed from distance peaks `seed_um` apart."
     h = hematoxylin(rgb)
     mask = h > (threshold_otsu(h) if threshold is None else threshold)
     mask = remove_small_objects(mask, max_size=max(0, math.ceil(MIN_NUCLEUS_UM2 / microns_per_pixel ** 2) - 1))
     mask = ndimage.binary_fill_holes(mask)
     distance = ndimage.distance_transform_edt(mask)
     blobs, _ = ndimage.label(mask)
-    peaks = peak_local_max(distance, min_distance=max(1, round(SEED_UM / microns_per_pixel)), labels=blobs, exclude_border=False)
+    peaks = peak_local_max(distance, min_distance=max(1, round(seed_um / microns_per_pixel)), labels=blobs, exclude_border=False)
     seeds = np.zeros(mask.shape, np.int32)
     seeds[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
     nuclei = watershed(-distance, seeds, mask=mask).astype(np.int32)
@@ -433,7 +432,16 @@ def check_cells_arg(cells: str | Path) -> str | Path:
     if not p.is_file(): raise FileNotFoundError(f'--cells {cells} is not an existing file')
     return p
 
-def _check_image(image: Path | None, grid: PredictionGrid) -> Path:
+def check_cells_source(cells: str | Path, tissue: np.ndarray, bin_to_pixel: BinToPixel, image_shape: tuple[int, int], *,
+                       labels_downsample: int = 1) -> str | Path:
+    "`cells` checked against a slide (its in-tissue bins, bin→pixel affine, H&E shape) before any work: a GeoJSON's coordinates, a label image's shape."
+    source = check_cells_arg(cells)
+    if source == 'builtin': return source
+    if source.suffix.lower() in GEOJSON_SUFFIXES: _check_polygon_coordinates(source, *_read_polygons(source), tissue, bin_to_pixel, image_shape)
+    else: check_label_image(source, image_shape, downsample=labels_downsample)
+    return source
+
+def check_prediction_image(image: Path | None, grid: PredictionGrid) -> Path:
     "The H&E of the prediction: `image` when it is that file (same size), else the one predict.json names."
     if image is None:
         if grid.image is None or not grid.image.is_file():
@@ -475,7 +483,7 @@ def predict_cells(prediction_dir: str | Path, image: str | Path | None = None, *
     expand_um : float
         builtin: grow each nucleus by this many µm into its cell (> 0).
     sdata : bool
-        Also write the cells as a SpatialData store, prediction.sdata.zarr beside the AnnData (needs spatialdata).
+        Also write prediction.sdata.zarr in the prediction folder: the H&E, the 2 and 8 µm bins and these cells as SpatialData (needs spatialdata).
     progress : bool
         Show a progress bar over segmented tiles.
     """
@@ -484,11 +492,12 @@ def predict_cells(prediction_dir: str | Path, image: str | Path | None = None, *
         raise ValueError(f'--labels_downsample must be a whole number ≥ 1; got {labels_downsample!r}')
     if not (isinstance(expand_um, (int, float)) and 0 < expand_um <= 20):
         raise ValueError(f'--expand_um must be a distance in µm in (0, 20]; got {expand_um!r}')
-    if sdata and importlib.util.find_spec('spatialdata') is None:
-        raise ValueError('--sdata needs the spatialdata package (pip install spatialdata); leave --sdata out, or install it beside hdexpr')
+    if sdata:
+        from hdexpr.sdata import require_spatialdata, write_sdata   # a later notebook's: it reads what this one writes
+        require_spatialdata()
     source = check_cells_arg(cells)
     grid = open_prediction(prediction_dir)
-    image = _check_image(None if image is None else Path(image), grid)
+    image = check_prediction_image(None if image is None else Path(image), grid)
     out = Path(out) if out is not None else grid.path / CELLS_NAME
     found = cells_of(source, grid, image, labels_downsample=int(labels_downsample), expand_um=float(expand_um), progress=progress)
     X, n_bins = aggregate_cells(grid, found.bin_cell, len(found.table))
@@ -499,7 +508,7 @@ def predict_cells(prediction_dir: str | Path, image: str | Path | None = None, *
                            'bins_predicted': int(grid.maps['predicted'][:].sum()), 'expand_um': float(expand_um),
                            'seconds': round(time.perf_counter() - t0, 2)}
     path = write_cells_h5ad(out, found, X, n_bins, grid.genes, uns=uns)
-    if sdata: write_cells_sdata(path.with_name(SDATA_NAME), path)
+    if sdata: write_sdata(grid.path, image, cells_h5ad=path, progress=progress)
     return path
 
 def cells_summary(path: str | Path) -> str:
@@ -508,36 +517,6 @@ def cells_summary(path: str | Path) -> str:
     return (f"{path}: {s['cells_with_bins']:,} cells ({s['source']}; {s['cells_found'] - s['cells_with_bins']:,} without a predicted bin "
             f"left out) covering {s['bins_in_cells'] / max(s['bins_predicted'], 1):.0%} of the {s['bins_predicted']:,} predicted bins, "
             f"median {np.median(a.obs.cell_area_um2):.0f} µm², {a.n_vars} genes, in {s['seconds']:.1f} s")
-
-# %% ../nbs/83_cells.ipynb #3ba7e2fa
-SDATA_NAME = 'prediction.sdata.zarr'
-
-def write_cells_sdata(path: str | Path, cells_h5ad: str | Path) -> Path:
-    "The cells of `cells_h5ad` as a SpatialData store at `path`: H&E overview, cell circles, table (full-resolution pixel coordinates)."
-    import warnings
-    try:
-        from spatialdata import SpatialData
-        from spatialdata.models import Image2DModel, ShapesModel, TableModel
-        from spatialdata.transformations import Identity, Scale
-    except ImportError:
-        raise ValueError('--sdata needs the spatialdata package (pip install spatialdata); leave --sdata out, '
-                         'or install it beside hdexpr') from None
-    a = ad.read_h5ad(cells_h5ad)
-    mpp = float(next(iter(a.uns['spatial'].values()))['scalefactors']['microns_per_pixel']) if 'spatial' in a.uns else 1.0
-    elements = {'shapes': {'cells': ShapesModel.parse(a.obsm['spatial'], geometry=0, radius=np.sqrt(a.obs.cell_area_um2.to_numpy() / np.pi) / mpp,
-                                                      index=np.arange(a.n_obs), transformations={'global': Identity()})}}
-    if 'spatial' in a.uns:
-        lib = next(iter(a.uns['spatial'].values()))
-        s = lib['scalefactors']['tissue_hires_scalef']
-        elements['images'] = {'he': Image2DModel.parse(np.moveaxis(lib['images']['hires'], -1, 0), dims=('c', 'y', 'x'), c_coords=['r', 'g', 'b'],
-                                                       transformations={'global': Scale([1 / s, 1 / s], axes=('y', 'x'))})}
-    table = ad.AnnData(a.X, obs=a.obs.assign(region=pd.Categorical(['cells'] * a.n_obs), instance_id=np.arange(a.n_obs)), var=a.var)
-    elements['tables'] = {'table': TableModel.parse(table, region='cells', region_key='region', instance_key='instance_id')}
-    with warnings.catch_warnings(), atomic_dir(path) as tmp:
-        warnings.filterwarnings('ignore', message='zarr v3 autosharding')
-        tmp.rmdir()                                              # spatialdata writes only a new folder
-        SpatialData(**elements).write(tmp)
-    return Path(path)
 
 # %% ../nbs/83_cells.ipynb #b561d6ab
 def cell_pairs(pred_bin_cell: np.ndarray, true_bin_cell: np.ndarray) -> pd.DataFrame:

@@ -195,6 +195,9 @@ def _show_prediction(out, args):
     if args.get('cells') is not None:
         from hdexpr.cells import CELLS_NAME, cells_summary
         print(cells_summary(Path(out) / CELLS_NAME))
+    if args.get('sdata'):
+        from hdexpr.sdata import SDATA_NAME, sdata_summary
+        print(sdata_summary(Path(out) / SDATA_NAME))
 
 COMMANDS['predict'] = Command('hdexpr.predict:predict_slide', show=_show_prediction)
 
@@ -202,6 +205,9 @@ COMMANDS['predict'] = Command('hdexpr.predict:predict_slide', show=_show_predict
 def _show_cells(path, args):
     from hdexpr.cells import cells_summary
     print(cells_summary(path))
+    if args.get('sdata'):
+        from hdexpr.sdata import SDATA_NAME, sdata_summary
+        print(sdata_summary(Path(args['prediction_dir']) / SDATA_NAME))
 
 COMMANDS['cells'] = Command('hdexpr.cells:predict_cells', show=_show_cells)
 

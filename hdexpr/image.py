@@ -50,6 +50,11 @@ class HEImage:
         "(height, width) in pixels at full resolution."
         return tuple(self._array.shape[:2])
 
+    @property
+    def pixels(self) -> zarr.Array:
+        "The full-resolution pixels (height, width, 3 or 4) as a read-only zarr array: nothing is read until it is sliced."
+        return self._array
+
     def read_region(self, row0: int, col0: int, height: int, width: int) -> np.ndarray:
         "Pixels `[row0:row0+height, col0:col0+width]` as uint8 (height, width, 3); outside the image reads as white glass."
         out = np.full((height, width, 3), 255, np.uint8)

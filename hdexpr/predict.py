@@ -272,7 +272,7 @@ def predict_slide(model_dir: str | Path, image: str | Path, *, out: str | Path, 
                   microns_per_pixel: float | None = None, stride: int = 64, block_tiles: int = 4, min_tissue: float = 0.0,
                   tissue_saturation: float | None = None, checkpoint: str = 'best', encoder_weights: str | Path | None = None,
                   dtype: str = 'float16', batch_size: int = 16, device: str = 'auto', library_id: str | None = None,
-                  overwrite: bool = False, cells: str | None = None, progress: bool = True) -> Path:
+                  overwrite: bool = False, cells: str | None = None, sdata: bool = False, progress: bool = True) -> Path:
     """Predict 2 µm expected counts of the run in `model_dir` over the tissue of H&E `image` into folder `out`; returns `out`.
 
     Parameters
@@ -312,6 +312,8 @@ def predict_slide(model_dir: str | Path, image: str | Path, *, out: str | Path, 
     cells : str, optional
         Also sum the prediction over cells into `out/cells.h5ad` (`hdexpr.cells`): builtin (nuclei segmented on the H&E),
         a GeoJSON of cell polygons in full-resolution pixels, or an integer label image (.tif, .npy).
+    sdata : bool
+        Also write `out/prediction.sdata.zarr` (`hdexpr.sdata`): the H&E, the 2 and 8 µm bins and the cells as SpatialData (needs spatialdata).
     progress : bool
         Show a progress bar over tiles.
     """
@@ -321,21 +323,25 @@ def predict_slide(model_dir: str | Path, image: str | Path, *, out: str | Path, 
                                 checkpoint=checkpoint, encoder_weights=encoder_weights, dtype=dtype, batch_size=batch_size,
                                 device=device, library_id=library_id)
     if cells is not None:
-        from .cells import check_cells_arg, predict_cells   # the next notebook's: it reads what this one writes
+        from hdexpr.cells import check_cells_arg, check_cells_source   # later notebooks': they read what this one writes
         check_cells_arg(cells)
+    if sdata:
+        from hdexpr.sdata import require_spatialdata
+        require_spatialdata()
     claim_folder(out, PREDICTION_KIND, {}, overwrite=True, marker=PREDICTION_MARKER, what='prediction')   # refuses only a foreign folder
     run = read_run(model_dir, checkpoint=checkpoint, device=device)
     mpp = None if microns_per_pixel is None else float(microns_per_pixel)
     sat = None if tissue_saturation is None else float(tissue_saturation)
     grid = (grid_from_spaceranger(spaceranger, image, microns_per_pixel=mpp, tissue_saturation=sat, name=library_id)
             if spaceranger is not None else grid_from_image(image, microns_per_pixel=mpp, tissue_saturation=sat, name=library_id))
+    if cells is not None: check_cells_source(cells, grid.tissue, grid.bin_to_pixel, grid.image.shape)   # a GeoJSON's coordinates
     plan = plan_tiles(grid.tissue, stride=int(stride), block_tiles=int(block_tiles), min_tissue=float(min_tissue))
     params = dict(stride=int(stride), block_tiles=int(block_tiles), min_tissue=float(min_tissue), checkpoint=checkpoint, dtype=dtype,
                   microns_per_pixel=grid.microns_per_pixel, tissue_saturation=sat, library_id=grid.name)
     identity = prediction_identity(run, grid, params, encoder_weights=encoder_weights)
     if _finished(out, identity):
         shutil.rmtree(out / WORK_NAME, ignore_errors=True)
-        if cells is not None: predict_cells(out, image, cells=cells, progress=progress)
+        _after(out, image, cells, sdata, progress)
         return out
     encoder = run.encoder(weights=encoder_weights, device=device)   # the last input check: then the folder is claimed
     meta = claim_prediction(out, identity, overwrite=overwrite)
@@ -357,5 +363,15 @@ def predict_slide(model_dir: str | Path, image: str | Path, *, out: str | Path, 
                    seconds=round(time.perf_counter() - t0, 2), tissue_overlap=grid.tissue_overlap)
     mark_prediction(out, identity, complete=True, summary=summary)
     for p in [out / WORK_NAME, *out.glob(f'.{WORK_NAME}.*-*')]: shutil.rmtree(p, ignore_errors=True)   # and what a kill left aside
-    if cells is not None: predict_cells(out, image, cells=cells, progress=progress)
+    _after(out, image, cells, sdata, progress)
     return out
+
+def _after(out: Path, image, cells, sdata: bool, progress: bool):
+    "What a finished prediction is followed by: its cells (`cells`), its SpatialData store (`sdata`)."
+    if cells is not None:
+        from hdexpr.cells import predict_cells
+        predict_cells(out, image, cells=cells, progress=progress)
+    if sdata:
+        from hdexpr.cells import CELLS_NAME
+        from hdexpr.sdata import write_sdata
+        write_sdata(out, image, cells_h5ad=out / CELLS_NAME if cells is not None else None, progress=progress)

@@ -20,16 +20,16 @@ from .folders import atomic_dir, claim_folder, mark_folder
 from .losses import clamp_log_rate, poisson_nll
 from .patches import (HIRES_PX, IMAGE_PX, PATCH_BINS, PROVENANCE_FILE, STORE_KIND, PatchStore, _check_numbers, _check_split,
                             _file_stamp, crop_patch_image, fingerprint, read_manifest)
-from .spots import SpotSample, open_image, read_spaceranger_spots
+from .spots import SpotSample, hest_assay, hest_paths, open_image, read_hest_sample, read_spaceranger_spots
 from .synth_expression import read_true_rate
 from .synth_spots import disc_footprints
 from .visium import BIN_UM, BinToPixel, barcode_bins, find_binned_dir, read_counts, scan_tissue_positions
 import hdexpr
 
 # %% auto #0
-__all__ = ['image_bin_grid', 'spot_centres_bins', 'spot_stride', 'spot_patch_table', 'patch_spot_labels', 'spot_log_rate',
-           'spot_nll', 'select_spot_genes', 'prepare_spots', 'is_spot_store', 'spot_training_stats',
-           'spot_metric_update']
+__all__ = ['SPOT_MANIFEST_ASSAYS', 'image_bin_grid', 'spot_centres_bins', 'spot_stride', 'spot_patch_table', 'patch_spot_labels',
+           'spot_log_rate', 'spot_nll', 'select_spot_genes', 'spot_row_assays', 'prepare_spots', 'is_spot_store',
+           'spot_training_stats', 'spot_metric_update']
 
 # %% ../nbs/12_spot_patches.ipynb #98e3c986
 def image_bin_grid(microns_per_pixel: float) -> BinToPixel:
@@ -113,13 +113,36 @@ def select_spot_genes(samples: Sequence[SpotSample], n_genes: int) -> list[str]:
     return [names[i] for i in sorted(range(len(names)), key=lambda i: (-var[i], names[i]))[:n_genes]]
 
 # %% ../nbs/12_spot_patches.ipynb #49f84856
-def _spot_sample(row, root: Path, assay: str) -> tuple[SpotSample, BinToPixel, Path | None]:
-    path, image = Path(row.path), Path(row.image)
-    s = read_spaceranger_spots(path if path.is_absolute() else root / path, image if image.is_absolute() else root / image,
-                               assay=getattr(row, 'assay', None) or assay, sample_id=row.sample_id)
+SPOT_MANIFEST_ASSAYS = ('visium', 'st', 'hest')   # a spot manifest's `assay`; hest: `path` is a HEST-1k download (st/, wsis/, metadata/)
+
+def _resolve(p: str, root: Path) -> Path: return Path(p) if Path(p).is_absolute() else root / p
+
+def spot_row_assays(df: pd.DataFrame, assay: str, manifest_path: Path) -> tuple[list[str], str]:
+    "Each manifest row's assay (its `assay` cell, else `assay`) and the spot geometry (visium or st) all rows share; others, or a mix, refused."
+    cells = df['assay'] if 'assay' in df.columns else [None] * len(df)
+    kinds = [a.strip().lower() if isinstance(a, str) and a.strip() else assay for a in cells]
+    for i, (k, r) in enumerate(zip(kinds, df.itertuples())):
+        if k not in SPOT_MANIFEST_ASSAYS:
+            fix = 'Visium HD samples go through hdexpr prepare' if k == 'visium_hd' else f"expected one of {', '.join(SPOT_MANIFEST_ASSAYS)}"
+            raise ValueError(f'{manifest_path}, row {i + 2} (sample {r.sample_id}): assay {k!r} is not a spot assay; {fix}')
+    geometry = [hest_assay(_resolve(r.path, manifest_path.parent), r.sample_id).name if k == 'hest' else k for k, r in zip(kinds, df.itertuples())]
+    if len(set(geometry)) > 1:
+        mix = '; '.join(f"{p}: {', '.join(sorted(set(g)))}" for p, g in pd.Series(geometry).groupby(df.patient.to_numpy()))
+        raise ValueError(f'{manifest_path} mixes spot assays ({mix}): a store holds one spot geometry (55 µm Visium or 100 µm ST '
+                         'spots); write one manifest per assay and prepare a store from each')
+    return kinds, geometry[0]
+
+def _spot_files(row, root: Path, kind: str) -> list[Path]:
+    "The files a sample's spots are read from: what the store's identity stamps."
+    if kind == 'hest': return [hest_paths(_resolve(row.path, root), row.sample_id)[k] for k in ('st', 'wsis')]
+    return [_resolve(row.path, root) / 'filtered_feature_bc_matrix.h5', _resolve(row.image, root)]
+
+def _spot_sample(row, root: Path, kind: str) -> tuple[SpotSample, BinToPixel, Path | None]:
+    if kind == 'hest': s = read_hest_sample(_resolve(row.path, root), row.sample_id)
+    else: s = read_spaceranger_spots(_resolve(row.path, root), _resolve(row.image, root), assay=kind, sample_id=row.sample_id)
     hd = getattr(row, 'hd_path', None)
     if isinstance(hd, str) and hd:
-        hd = Path(hd) if Path(hd).is_absolute() else root / hd
+        hd = _resolve(hd, root)
         return s, BinToPixel.fit(scan_tissue_positions(find_binned_dir(hd))[1]), hd
     return s, image_bin_grid(s.microns_per_pixel), None
 
@@ -188,12 +211,12 @@ def _write_spot_store(path: Path, samples, genes: list[str], identity: dict, pro
     mark_folder(path, STORE_KIND, identity, marker=PROVENANCE_FILE, fingerprint=fingerprint(identity))
 
 # %% ../nbs/12_spot_patches.ipynb #50875313
-def prepare_spots(data_dir: str | Path,                 # a spot study's folder with manifest.csv (sample_id, patient, path, image[, assay, hd_path])
+def prepare_spots(data_dir: str | Path,                 # a spot study's folder with manifest.csv (sample_id, patient, path, image[, assay, hd_path]), or the CSV
                   out: str | Path,                      # the patch store's folder (new, empty, or a store of the same inputs: reused)
                   *, train_patients: Sequence[str] = ('P1', 'P2'),   # patients whose spots train (and choose the genes)
                   test_patient: str = 'P5',             # the held-out patient, never read for gene choice or statistics
                   n_genes: int = 50,                    # genes kept: the most variable spot counts over the training patients
-                  assay: str = 'visium',                # visium or st, for a manifest without an assay column
+                  assay: str = 'visium',                # visium, st or hest, for rows without an assay
                   genes: Sequence[str] | None = None,   # these genes instead of choosing (e.g. an HD store's genes.txt, to compare runs)
                   overwrite: bool = False,              # replace a store of other inputs or parameters in `out`
                   progress: bool = True) -> PatchStore:
@@ -206,15 +229,16 @@ def prepare_spots(data_dir: str | Path,                 # a spot study's folder 
     _check_split(df, train_patients, test_patient, manifest_path)
     df = df[df.patient.isin([*train_patients, test_patient])].reset_index(drop=True)
     root = manifest_path.parent
+    kinds, geometry = spot_row_assays(df, assay, manifest_path)
     params = dict(supervision='spots', train_patients=train_patients, test_patient=test_patient,
-                  n_genes=n_genes if genes is None else len(genes), genes=None if genes is None else list(genes), assay=assay,
+                  n_genes=n_genes if genes is None else len(genes), genes=None if genes is None else list(genes), assay=geometry,
                   patch_bins=PATCH_BINS, image_px=IMAGE_PX, hires_px=HIRES_PX)
-    inputs = {r.sample_id: {'patient': r.patient, 'files': [_file_stamp(root / r.path / 'filtered_feature_bc_matrix.h5'), _file_stamp(root / r.image)]}
-              for r in df.itertuples()}
+    inputs = {r.sample_id: {'patient': r.patient, 'files': [_file_stamp(f) for f in _spot_files(r, root, k)]}
+              for r, k in zip(df.itertuples(), kinds)}
     identity = {'inputs': inputs, 'params': params, 'version': hdexpr.__version__}
     if claim_folder(out, STORE_KIND, identity, overwrite=overwrite, marker=PROVENANCE_FILE, what='patch store') is not None:
         return PatchStore(out)
-    samples = [_spot_sample(r, root, assay) for r in df.itertuples()]
+    samples = [_spot_sample(r, root, k) for r, k in zip(df.itertuples(), kinds)]
     if genes is None: genes = select_spot_genes([s for (s, *_), r in zip(samples, df.itertuples()) if r.patient in train_patients], n_genes)
     else:
         missing = [g for g in genes if g not in set(samples[0][0].genes)]

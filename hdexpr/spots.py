@@ -20,7 +20,7 @@ from .visium import COUNTS_FILE, SCALEFACTORS_FILE, read_counts, read_features
 __all__ = ['ASSAYS', 'SPOT_DIAMETER_TOLERANCE', 'PLAIN_IMAGE_SUFFIXES', 'SPOT_POSITION_COLUMNS', 'SPOT_POSITIONS_V2',
            'SPOT_POSITIONS_V1', 'IMAGE_SUFFIXES', 'HEST_TECHNOLOGIES', 'SpotFormatError', 'SpotAssay', 'spot_assay',
            'PlainImage', 'open_image', 'SpotSample', 'spot_pixel_size', 'check_spots_on_image', 'find_spot_dir',
-           'read_spot_positions', 'read_spaceranger_spots', 'read_hest_sample']
+           'read_spot_positions', 'read_spaceranger_spots', 'hest_paths', 'hest_assay', 'read_hest_sample']
 
 # %% ../nbs/07_spots.ipynb #33c4264a
 class SpotFormatError(ValueError):
@@ -211,14 +211,24 @@ def _hest_assay(meta: dict, path: Path) -> SpotAssay:
                               "(Visium, Spatial Transcriptomics); Visium HD samples go through `hdexpr prepare` as Space Ranger outputs")
     return ASSAYS[HEST_TECHNOLOGIES[tech]]
 
-def read_hest_sample(root: str | Path,   # a HEST-1k download: st/, wsis/, metadata/
-                     sample_id: str):     # the sample's id, e.g. TENX95
-    "The spots of HEST-1k sample `sample_id` under `root`, checked, as a `SpotSample`."
-    import anndata as ad
+def hest_paths(root: str | Path, sample_id: str) -> dict[str, Path]:
+    "The files of HEST-1k sample `sample_id` under `root`: st/<id>.h5ad, wsis/<id>.tif, metadata/<id>.json; an error naming the first missing."
     root = Path(root)
     paths = {k: root / k / f'{sample_id}{ext}' for k, ext in (('st', '.h5ad'), ('wsis', '.tif'), ('metadata', '.json'))}
     for k, p in paths.items():
         if not p.exists(): raise SpotFormatError(f"HEST sample {sample_id}: missing {p}; expected {root}/{{st,wsis,metadata}}/{sample_id}.*")
+    return paths
+
+def hest_assay(root: str | Path, sample_id: str) -> SpotAssay:
+    "The spot assay (Visium or ST) of HEST-1k sample `sample_id` under `root`, from its metadata: read before any spot is."
+    p = hest_paths(root, sample_id)['metadata']
+    return _hest_assay(_read_json(p), p)
+
+def read_hest_sample(root: str | Path,   # a HEST-1k download: st/, wsis/, metadata/
+                     sample_id: str):     # the sample's id, e.g. TENX95
+    "The spots of HEST-1k sample `sample_id` under `root`, checked, as a `SpotSample`."
+    import anndata as ad
+    paths = hest_paths(root, sample_id)
     meta = _read_json(paths['metadata']); a = _hest_assay(meta, paths['metadata'])
     mpp = meta.get('pixel_size_um_estimated')
     if not isinstance(mpp, (int, float)) or not 0 < mpp <= MAX_SCAN_UM:

@@ -38,7 +38,7 @@ from .spot_patches import is_spot_store, spot_metric_update, spot_nll, spot_trai
 # %% auto #0
 __all__ = ['BATCH_TARGETS', 'COSINE_FLOOR', 'LOADER_WORKERS', 'split_patches', 'training_stats', 'epoch_batches', 'scale_losses',
            'batch_losses', 'step_budget', 'lr_factor', 'rng_state', 'set_rng_state', 'micro_batch_seed', 'step_plan',
-           'BatchReader', 'batch_loader', 'train_epoch', 'validate', 'fit', 'fit_sweep']
+           'BatchReader', 'batch_loader', 'train_epoch', 'validate', 'fit', 'score_column', 'fit_sweep']
 
 # %% ../nbs/62_train.ipynb #8933b47e
 def split_patches(store: PatchStore, *, val_fraction: float, seed: int) -> dict[str, list[int]]:
@@ -371,6 +371,10 @@ def _save_epoch(out: Path, model, loss_module, gradnorm, optimizer, scheduler, s
     _write_log(out, state['log'])
 
 # %% ../nbs/62_train.ipynb #7d148fd3
+def score_column(log: pd.DataFrame) -> str:
+    "The validation score a run's `log.csv` is judged by: val_pcc_2um, or val_pcc_spot for a run on a spot store."
+    return 'val_pcc_spot' if 'val_pcc_spot' in log.columns else 'val_pcc_2um'
+
 def fit_sweep(cfg: TrainConfig, out: str | Path, *, lrs, sweep_steps: int, progress: bool = True) -> Path:
     "Train `cfg` into `out` with the learning rate of `lrs` that validated best after `sweep_steps` steps; the winner's opening is kept; `sweep.json` records the choice."
     out, lrs = Path(out), sorted({float(lr) for lr in lrs})
@@ -379,11 +383,13 @@ def fit_sweep(cfg: TrainConfig, out: str | Path, *, lrs, sweep_steps: int, progr
     scores = {}
     for lr, trial in trials.items():
         fit(replace(cfg, lr=lr), trial, resume=True, progress=progress, stop_after_steps=sweep_steps)
-        scores[lr] = float(pd.read_csv(trial / 'log.csv').val_pcc_2um.max())
+        log = pd.read_csv(trial / 'log.csv')
+        column = score_column(log)
+        scores[lr] = float(log[column].max())
     best = max(lrs, key=lambda lr: (scores[lr], -lr))   # ties: the smaller step
     if not (out / 'checkpoints' / 'last.pt').exists():   # the run proper continues its candidate's opening
         with atomic_dir(out) as tmp: shutil.copytree(trials[best], tmp, dirs_exist_ok=True)
     fit(replace(cfg, lr=best), out, resume=True, progress=progress)
-    write_atomic(out / 'sweep.json', json.dumps({'lrs': lrs, 'sweep_steps': sweep_steps, 'val_pcc_2um': {f'{lr:g}': v for lr, v in scores.items()},
+    write_atomic(out / 'sweep.json', json.dumps({'lrs': lrs, 'sweep_steps': sweep_steps, column: {f'{lr:g}': v for lr, v in scores.items()},
                                                  'chosen_lr': best}, indent=1))
     return out
