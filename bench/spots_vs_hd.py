@@ -54,7 +54,7 @@ def run_study(out: Path, size: str, assays: list[str], encoder: str, quick: bool
     hd = evaluate_run(out / 'run_hd', progress=False)                    # model (HD), constant, oracle on the HD test patches
     hd_cache = read_run(out / 'run_hd').cache                            # the HD store's tokens, same encoder
     test_ids = np.flatnonzero(hd_store.patches.patient.to_numpy() == hd_store.test_patient).tolist()
-    b = read_patches(hd_store, test_ids)
+    b = read_patches(hd_store, test_ids, image=config.decoder.get('image_branch', False))   # the H&E too, for an image branch
     rows = {'HD-trained (Poisson, 2/4/8/16 µm)': hd['model']}
     spot_level = {}
     for a in assays:
@@ -64,7 +64,7 @@ def run_study(out: Path, size: str, assays: list[str], encoder: str, quick: bool
         spot_level[a] = {name: spot[name]['resolutions']['spot'] for name in ('model', 'constant', 'ridge', 'oracle')}
         run_sp = read_run(out / f'run_{a}')
         with torch.no_grad():                                            # the spot-trained decoder on the HD test slide, one graph
-            pred = run_sp.expected_counts(run_sp.decoder(hd_cache.get(test_ids, 0), slide=b['slide'], grid_rc=b['grid_rc']))
+            pred = run_sp.expected_counts(run_sp.decoder(hd_cache.get(test_ids, 0), slide=b['slide'], grid_rc=b['grid_rc'], image=b.get('image')))
         at = {i: k for k, i in enumerate(test_ids)}
         rows[f'{a}-trained (Poisson on {a} spots)'] = evaluate_store(hd_store, lambda ids: pred[[at[int(i)] for i in ids]])
     rows.update(constant=hd['constant'], oracle=hd['oracle'])
