@@ -37,21 +37,27 @@ def require_spatialdata():
         raise ValueError('--sdata needs the spatialdata package (pip install spatialdata); leave --sdata out, '
                          'or install it beside hdexpr') from None
 
+def _models():
+    "spatialdata's element models, and the transformations of an element in the H&E's full-resolution pixels."
+    require_spatialdata()
+    models, transformations = (importlib.import_module(f'spatialdata.{m}') for m in ('models', 'transformations'))
+    return models, {'global': transformations.Identity()}
+
 # %% ../nbs/84_sdata.ipynb #ab64703b
 def he_image(image: str | Path):
     "The H&E at `image` as a lazy multiscale (c, y, x) image element in its full-resolution pixels, halved until ≤ `IMAGE_MIN_PX`."
     import dask.array as da
-    models, transformations = require_spatialdata().models, importlib.import_module('spatialdata.transformations')
+    models, in_pixels = _models()
     he = HEImage(image)
     levels = max(0, math.ceil(math.log2(max(he.shape) / IMAGE_MIN_PX)))
     rgb = da.moveaxis(da.from_zarr(he.pixels)[..., :3], -1, 0).rechunk((3, IMAGE_CHUNK_PX, IMAGE_CHUNK_PX))
     return models.Image2DModel.parse(rgb, dims=('c', 'y', 'x'), c_coords=['r', 'g', 'b'], scale_factors=[2] * levels or None,
-                                     chunks=(3, IMAGE_CHUNK_PX, IMAGE_CHUNK_PX), transformations={'global': transformations.Identity()})
+                                     chunks=(3, IMAGE_CHUNK_PX, IMAGE_CHUNK_PX), transformations=in_pixels)
 
 # %% ../nbs/84_sdata.ipynb #0b92a0e4
 def bins_elements(grid: PredictionGrid, bin_um: int, *, band_bytes: int = 1 << 27) -> tuple:
     "The predicted `bin_um` bins of `grid` (2 or 8 µm) as (shapes, table): circles at their centres, and bins × genes expected counts."
-    models, transformations = require_spatialdata().models, importlib.import_module('spatialdata.transformations')
+    models, in_pixels = _models()
     f = bin_um // BIN_UM
     predicted, values, lib = grid.maps['predicted'], grid.maps[f'{bin_um}um'], grid.maps.attrs['sample']
     (R, C), G = grid.grid_shape, len(grid.genes)
@@ -69,7 +75,7 @@ def bins_elements(grid: PredictionGrid, bin_um: int, *, band_bytes: int = 1 << 2
     py, px = grid.bin_to_pixel(rr * f + (f - 1) / 2, cc * f + (f - 1) / 2)
     name = f'square_{bin_um:03d}um'
     shapes = models.ShapesModel.parse(np.column_stack([px, py]), geometry=0, radius=np.full(len(rr), f * grid.bin_to_pixel.bin_pixels / 2),
-                                      index=np.arange(len(rr)), transformations={'global': transformations.Identity()})
+                                      index=np.arange(len(rr)), transformations=in_pixels)
     obs = pd.DataFrame({'array_row': rr.astype(np.int32), 'array_col': cc.astype(np.int32), 'location_id': np.arange(len(rr)),
                         'region': pd.Categorical([f'{lib}_{name}'] * len(rr))},
                        index=pd.Index([f's_{bin_um:03d}um_{r:05d}_{c:05d}-1' for r, c in zip(rr, cc)]))
@@ -79,11 +85,11 @@ def bins_elements(grid: PredictionGrid, bin_um: int, *, band_bytes: int = 1 << 2
 # %% ../nbs/84_sdata.ipynb #9a0a2bae
 def cells_elements(cells_h5ad: str | Path, grid: PredictionGrid) -> tuple:
     "The cells of `cells_h5ad` (made on `grid`) as (shapes, table): circles of their area at their centroids, and cells × genes."
-    models, transformations = require_spatialdata().models, importlib.import_module('spatialdata.transformations')
+    models, in_pixels = _models()
     a = ad.read_h5ad(cells_h5ad)
     region = f"{grid.maps.attrs['sample']}_cells"
     shapes = models.ShapesModel.parse(a.obsm['spatial'], geometry=0, radius=np.sqrt(a.obs.cell_area_um2.to_numpy() / np.pi) / grid.microns_per_pixel,
-                                      index=np.arange(a.n_obs), transformations={'global': transformations.Identity()})
+                                      index=np.arange(a.n_obs), transformations=in_pixels)
     table = ad.AnnData(a.X, obs=a.obs.assign(region=pd.Categorical([region] * a.n_obs), cell_index=np.arange(a.n_obs)), var=a.var)
     return shapes, models.TableModel.parse(table, region=region, region_key='region', instance_key='cell_index')
 
