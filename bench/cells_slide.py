@@ -1,8 +1,8 @@
-"""Cells of a whole slide: seconds and peak RSS of `hdexpr.cells.predict_cells` (built-in segmentation, or a label image).
+"""Cells of a whole slide: seconds and peak RSS of `hdexpr.predict.cells.predict_cells` (built-in segmentation, or a label image).
 
 The prediction is the true rate λ of the synthetic P5 of --size (tiny 384², default 768², full 3250²
 bins of 2 µm; generated alone, with a 300-gene panel), written as a prediction folder by
-`hdexpr.cells.truth_prediction`: what cells cost depends on the H&E's area and the number of
+`hdexpr.predict.cells.truth_prediction`: what cells cost depends on the H&E's area and the number of
 predicted genes, not on the model or the generator's panel. Each run is a fresh
 process; RSS is sampled every 20 ms (psutil), beside the RSS after the imports.
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 CHILD = """
 import json, threading, time, psutil
-from hdexpr.cells import predict_cells
+from hdexpr.predict.cells import predict_cells
 proc, stop = psutil.Process(), threading.Event()
 rss_imports = peak = proc.memory_info().rss
 def watch():
@@ -39,10 +39,10 @@ PANEL_GENES = 300   # what cells cost depends on the H&E's area and the predicte
 def bench_cells(size: str, work: Path, *, n_genes: int = 50, cells: str = 'builtin') -> dict:
     "Seconds and peak RSS of `predict_cells` on P5 of the synthetic study of `size` (its truth as the prediction)."
     from dataclasses import replace
-    from hdexpr.cells import truth_prediction
-    from hdexpr.synth import make_sample
-    from hdexpr.synth_expression import named_genes
-    from hdexpr.synth_tissue import PATIENTS, SIZES
+    from hdexpr.predict.cells import truth_prediction
+    from hdexpr.synth.study import make_sample
+    from hdexpr.synth.expression import named_genes
+    from hdexpr.synth.tissue import PATIENTS, SIZES
     p5 = work / f'P5_{size}'
     if not (p5 / 'truth' / 'params.json').exists():           # P5 alone, its panel cut to the 50 named genes + filler
         t = time.perf_counter(); shutil.rmtree(p5, ignore_errors=True)

@@ -33,10 +33,10 @@ def timed(fn, *, reps: int, warmup: int = 1) -> list[float]:
 def bench_embed_cache(store, *, encoder: str = 'efficientnet-lite0', batch_size: int = 16, train_batch: int = 8,
                       reps: int = 7) -> dict:
     "Embedding throughput, cache build, and a training step from the cache vs re-encoding, on `store` (a PatchStore)."
-    from hdexpr.embeddings import _images_as_float, build_embedding_cache
-    from hdexpr.patches import N_VIEWS, dihedral
-    from hdexpr.encoders import load_encoder
-    from hdexpr.model import DecoderConfig, Hist2STDecoder
+    from hdexpr.data.embeddings import _images_as_float, build_embedding_cache
+    from hdexpr.data.patches import N_VIEWS, dihedral
+    from hdexpr.model.encoders import load_encoder
+    from hdexpr.model.decoder import DecoderConfig, Hist2STDecoder
 
     n, genes = len(store), len(store.genes)
     enc = load_encoder(encoder)
@@ -120,12 +120,13 @@ def main():
     ap.add_argument('--report', default=None, help='write the numbers as JSON here')
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from hdexpr.patches import PatchStore, prepare
+    from hdexpr.data.patches import PatchStore
+    from hdexpr.data.prepare import prepare
 
     tmp = None
     try:
         if args.store is None:
-            from hdexpr.synth import make_study
+            from hdexpr.synth.study import make_study
             tmp = Path(tempfile.mkdtemp(prefix='bench_embed_'))
             t = time.perf_counter()
             store = prepare(make_study(tmp / 'study', size=args.size), tmp / 'store', progress=False)

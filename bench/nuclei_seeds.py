@@ -1,6 +1,6 @@
 """The built-in nuclei segmentation's seed spacing, chosen on the training patients of a synthetic study.
 
-`hdexpr.cells.segment_nuclei` seeds its watershed at distance-transform peaks at least `seed_um` apart
+`hdexpr.predict.cells.segment_nuclei` seeds its watershed at distance-transform peaks at least `seed_um` apart
 (`SEED_UM`). This scores each candidate spacing by nuclei matching F1 (IoU > 0.5, `match_f1`) against the
 generator's true nuclei (`true_cells`) on the training patients (P1, P2), picks the best mean, and only then
 scores the test patient (P5) once, with the chosen spacing and with the current `SEED_UM` beside it. Each
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hdexpr.cells import SEED_UM, SEGMENT_UM, match_f1, segment_nuclei, slide_threshold, true_cells
-from hdexpr.image import HEImage, shrink_rgb
+from hdexpr.predict.cells import SEED_UM, SEGMENT_UM, match_f1, segment_nuclei, slide_threshold, true_cells
+from hdexpr.io.image import HEImage, shrink_rgb
 
 
 def slide_f1s(sample_dir: Path, seeds: list[float]) -> dict:

@@ -1,4 +1,4 @@
-"""Whole-slide prediction: seconds per mm² of tissue and peak RSS of `hdexpr.predict.predict_slide`.
+"""Whole-slide prediction: seconds per mm² of tissue and peak RSS of `hdexpr.predict.slide.predict_slide`.
 
 The model is a short run (1 epoch) on the tiny synthetic study with the CPU default encoder
 (efficientnet-lite0): what prediction costs depends on the encoder, the decoder and the tissue
@@ -24,7 +24,7 @@ from pathlib import Path
 CHILD = """
 import json, threading, time, psutil, torch, zarr
 torch.set_num_threads(THREADS)
-from hdexpr.predict import predict_slide
+from hdexpr.predict.slide import predict_slide
 proc, stop = psutil.Process(), threading.Event()
 rss_imports = peak = proc.memory_info().rss          # torch, timm, torch-geometric, zarr, anndata
 def watch():                                         # sampled: ru_maxrss would count the parent's pages from before exec
@@ -46,9 +46,9 @@ print('RESULT', json.dumps({'predict_s': seconds, 'n_tiles': summary['tiles'], '
 
 def bench_run(work: str | Path, *, encoder: str = 'efficientnet-lite0') -> Path:
     "A 1-epoch run with `encoder` on the tiny synthetic study under `work` (reused when it is there)."
-    from hdexpr.patches import prepare
-    from hdexpr.synth import make_study
-    from hdexpr.train import TrainConfig, fit
+    from hdexpr.data.prepare import prepare
+    from hdexpr.synth.study import make_study
+    from hdexpr.train.loop import TrainConfig, fit
     work = Path(work)
     run = work / f'run_{encoder}'
     if (run / 'checkpoints' / 'best.pt').exists(): return run
@@ -59,7 +59,7 @@ def bench_run(work: str | Path, *, encoder: str = 'efficientnet-lite0') -> Path:
 
 def bench_slide(size: str, work: str | Path) -> tuple[Path, Path]:
     "The H&E and Space Ranger folder of P5 in the synthetic study of `size` under `work` (generated once)."
-    from hdexpr.synth import make_study
+    from hdexpr.synth.study import make_study
     sample = make_study(Path(work) / f'study_{size}', size=size).parent / 'P5'
     return sample / 'P5_tissue_image.tif', sample
 

@@ -16,8 +16,8 @@ import argparse, json, subprocess, sys, tempfile, textwrap, time
 from pathlib import Path
 
 STREAMED = """
-from hdexpr.patches import *
-from hdexpr.visium import open_sample, read_counts, read_features
+from hdexpr.data.patches import *
+from hdexpr.io.visium_hd import open_sample, read_counts, read_features
 m = read_manifest(MANIFEST); s = {r.patient: open_sample(r.path, r.image) for r in m.itertuples()}
 tables = {p: patch_table(x.tissue) for p, x in s.items()}
 genes = select_genes([gene_moments(s['P1'], tables['P1'])], list(read_features(s['P1'].counts_path).name))
@@ -26,8 +26,8 @@ print(genes[:5])
 """
 NAIVE = """
 import numpy as np, scanpy as sc
-from hdexpr.patches import *
-from hdexpr.visium import open_sample
+from hdexpr.data.patches import *
+from hdexpr.io.visium_hd import open_sample
 m = read_manifest(MANIFEST); s = {r.patient: open_sample(r.path, r.image) for r in m.itertuples()}
 tables = {p: patch_table(x.tissue) for p, x in s.items()}
 ad = sc.read_10x_h5(s['P1'].counts_path)
@@ -42,7 +42,7 @@ for p in ('P1', 'P5'): ad = sc.read_10x_h5(s[p].counts_path); counts = ad[:, gen
 print(genes[:5])
 """
 PREPARE = """
-from hdexpr.patches import prepare
+from hdexpr.data.prepare import prepare
 print(prepare(MANIFEST, OUT, train_patients=['P1'], test_patient='P5', progress=False))
 """
 
@@ -69,9 +69,9 @@ def bench_prepare(study: str | Path, *, size: str = 'full') -> dict:
     study = Path(study)
     report = {'size': size}
     if not (study / 'manifest.csv').exists():
-        report['synth'] = measure(f"from hdexpr.synth import make_study; make_study(STUDY, size={size!r})", STUDY=study)
+        report['synth'] = measure(f"from hdexpr.synth.study import make_study; make_study(STUDY, size={size!r})", STUDY=study)
     else:
-        from hdexpr.folders import read_marker
+        from hdexpr.core.folders import read_marker
         meta = read_marker(study, marker='study.json')   # the study's marker: {kind, identity: {generator, version, size, seed}}
         report['size'] = meta['identity']['size']['name'] if meta else 'unknown (given study)'
     with tempfile.TemporaryDirectory(dir=study.parent) as tmp:

@@ -12,7 +12,7 @@ busy machine; a benchmark that cannot run here says why instead of a number.
 | cache | a training step from the embedding cache vs re-encoding the images (`bench/embed_cache.py`) |
 | decoder | decoder forward + backward, batch of 8 neighbours: fp32 vs bf16 autocast vs channels-last (vs `torch.compile`, not with --quick) |
 | prepare | streamed vs naive (scanpy) reading of the counts, with each one's peak RSS, and the whole `prepare` (`bench/prepare_full.py`) |
-| predict | whole-slide prediction, seconds per mm² of tissue (`bench/predict_slide.py`, when `hdexpr.predict` exists) |
+| predict | whole-slide prediction, seconds per mm² of tissue (`bench/predict_slide.py`, when `hdexpr.predict.slide` exists) |
 | ddp | 1 vs 2 DDP processes (CPU, gloo): seconds per epoch and the largest weight difference after the same run |
 
 `--quick` (about 3 minutes on 2 busy CPU cores) uses the tiny synthetic study everywhere, fewer
@@ -56,14 +56,14 @@ def summary(seconds: list[float]) -> dict:
 
 def tiny_store(work: Path):
     "The tiny synthetic study and its patch store under `work` (made once; `bench/predict_slide.py` uses the same folders)."
-    from hdexpr.patches import prepare
-    from hdexpr.synth import make_study
+    from hdexpr.data.prepare import prepare
+    from hdexpr.synth.study import make_study
     return prepare(make_study(work / 'study_tiny', size='tiny'), work / 'store_tiny', progress=False)
 
 
 # ---------------------------------------------------------------- embedding
 def bench_embedding(a, work: Path) -> dict:
-    from hdexpr.encoders import TokenGridEncoder, build_backbone, get_encoder_spec, load_encoder
+    from hdexpr.model.encoders import TokenGridEncoder, build_backbone, get_encoder_spec, load_encoder
     reps = 3 if a.quick else 7
     out = {'cpu_default': {}, 'virchow2': {}}
     images = torch.rand(16, 3, 224, 224, generator=torch.Generator().manual_seed(0))
@@ -100,7 +100,7 @@ def bench_embedding(a, work: Path) -> dict:
 def bench_cache(a, work: Path) -> dict:
     "The cached vs re-encoded step with the CPU default, then the same comparison for Virchow2's architecture on the CPU."
     from embed_cache import bench_embed_cache
-    from hdexpr.encoders import TokenGridEncoder, build_backbone, get_encoder_spec
+    from hdexpr.model.encoders import TokenGridEncoder, build_backbone, get_encoder_spec
     out = {'study': 'tiny', 'device': 'cpu', **bench_embed_cache(tiny_store(work), reps=3 if a.quick else 7)}
     spec = get_encoder_spec('virchow2')
     enc = TokenGridEncoder(build_backbone(spec), spec)                # the architecture; its (gated) weights are not needed
@@ -114,8 +114,8 @@ def bench_cache(a, work: Path) -> dict:
 
 # ---------------------------------------------------------------- decoder
 def bench_decoder(a, work: Path) -> dict:
-    from hdexpr.encoders import maybe_autocast
-    from hdexpr.model import DecoderConfig, Hist2STDecoder, compile_decoder
+    from hdexpr.model.encoders import maybe_autocast
+    from hdexpr.model.decoder import DecoderConfig, Hist2STDecoder, compile_decoder
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     reps = 3 if a.quick else 7
     variants = {'fp32': dict(dtype=None, cl=False), 'bf16': dict(dtype=torch.bfloat16, cl=False),
@@ -170,8 +170,8 @@ def bench_prepare_section(a, work: Path) -> dict:
 
 # ---------------------------------------------------------------- predict
 def bench_predict_section(a, work: Path) -> dict:
-    if importlib.util.find_spec('hdexpr.predict') is None or not (BENCH / 'predict_slide.py').exists():
-        return {'status': 'not available', 'reason': 'hdexpr.predict (nbs/82_predict.ipynb) or bench/predict_slide.py is not here yet'}
+    if importlib.util.find_spec('hdexpr.predict.slide') is None or not (BENCH / 'predict_slide.py').exists():
+        return {'status': 'not available', 'reason': 'hdexpr.predict.slide (nbs/73_predict.ipynb) or bench/predict_slide.py is not here yet'}
     from predict_slide import bench_predict, bench_run, bench_slide
     size = 'tiny' if a.quick else 'default'
     tiny_store(work)
@@ -188,17 +188,17 @@ def bench_predict_section(a, work: Path) -> dict:
 # ---------------------------------------------------------------- ddp
 DDP_RUN = """
 import json, time, torch
-from hdexpr.runs import TrainConfig
-from hdexpr.train import fit
+from hdexpr.train.runs import TrainConfig
+from hdexpr.train.loop import fit
 t = time.perf_counter()
 fit(TrainConfig(**json.loads({cfg!r})), {out!r}, progress=False)
 print('FIT_S', time.perf_counter() - t)
 """
 
 def bench_ddp(a, work: Path) -> dict:
-    from hdexpr.distributed import torchrun_python
-    from hdexpr.embeddings import build_embedding_cache
-    from hdexpr.runs import TrainConfig, load_checkpoint
+    from hdexpr.train.distributed import torchrun_python
+    from hdexpr.data.embeddings import build_embedding_cache
+    from hdexpr.train.runs import TrainConfig, load_checkpoint
     import pandas as pd
     store = tiny_store(work)
     build_embedding_cache(store, 'tiny-random', progress=False)       # built once, outside the timings
@@ -235,7 +235,7 @@ def bench_ddp(a, work: Path) -> dict:
     if epoch('2x1') < epoch('1x2'):
         note += (f' Here 2 × 1 was faster than 1 × 2 all the same: the machine was busy (load average {load:.1f} on '
                  f'{os.cpu_count()} cores), and the two OpenMP threads of one process wait on each other whenever another '
-                 'process holds a core (nbs/30_encoders.ipynb sees the same ~4× drop); single-threaded processes do not.')
+                 'process holds a core (nbs/21_encoders.ipynb sees the same ~4× drop); single-threaded processes do not.')
     return {'backend': 'gloo (CPU)', 'study': 'tiny', 'encoder': 'tiny-random',
             'decoder': 'small (hidden 32)' if a.quick else 'default (hidden 256)',
             'global_batch': f'{cfg.batch_size} x {cfg.accumulate} = {cfg.batch_size * cfg.accumulate} patches per step',

@@ -1,7 +1,7 @@
 """How much of the 2 µm map spot supervision recovers: Visium- and ST-trained models vs the HD-trained model and the oracle.
 
 On the synthetic study (`hdexpr synth --assay visium|st`: the HD study in `hd/`, its spots beside it), train P1 + P2,
-test P5, each model with the study's protocol (`hdexpr.reproduce`: `STUDY_CONFIG`, the learning rate chosen among
+test P5, each model with the study's protocol (`hdexpr.study.reproduce`: `STUDY_CONFIG`, the learning rate chosen among
 `STUDY_LRS` on the validation split of P1 + P2 by `fit_sweep`, early stopping on that split):
 
 1. the HD store (`prepare`, 50 genes by 2 µm variance on P1 + P2) and a Poisson run on it (2/4/8/16 µm losses);
@@ -24,8 +24,8 @@ from pathlib import Path
 def _fit(cfg, out: Path, quick: bool) -> dict:
     "Train `cfg` with the study's learning-rate choice; what the report keeps of the run."
     import pandas as pd
-    from hdexpr.reproduce import QUICK_STUDY, STUDY_LRS, SWEEP_STEPS
-    from hdexpr.train import fit_sweep, score_column
+    from hdexpr.study.reproduce import QUICK_STUDY, STUDY_LRS, SWEEP_STEPS
+    from hdexpr.train.loop import fit_sweep, score_column
     t0 = time.time()
     print(f'training {out.name} (learning rate chosen on the validation split; its log.csv grows per epoch)', file=sys.stderr, flush=True)
     fit_sweep(cfg, out, lrs=QUICK_STUDY['lrs'] if quick else STUDY_LRS, sweep_steps=QUICK_STUDY['sweep_steps'] if quick else SWEEP_STEPS,
@@ -38,14 +38,15 @@ def _fit(cfg, out: Path, quick: bool) -> dict:
 def run_study(out: Path, size: str, assays: list[str], encoder: str, quick: bool) -> dict:
     import numpy as np, torch
     from dataclasses import replace
-    from hdexpr.evaluate import evaluate_run
-    from hdexpr.metrics import evaluate_store
-    from hdexpr.patches import prepare, read_patches
-    from hdexpr.reproduce import QUICK_CONFIG, STUDY_CONFIG
-    from hdexpr.runs import TrainConfig, read_run
-    from hdexpr.spot_evaluate import evaluate_spot_run
-    from hdexpr.spot_patches import prepare_spots
-    from hdexpr.synth_spots import make_spot_study
+    from hdexpr.evaluate.score import evaluate_run
+    from hdexpr.evaluate.metrics import evaluate_store
+    from hdexpr.data.targets import read_patches
+    from hdexpr.data.prepare import prepare
+    from hdexpr.study.reproduce import QUICK_CONFIG, STUDY_CONFIG
+    from hdexpr.train.runs import TrainConfig, read_run
+    from hdexpr.evaluate.spots import evaluate_spot_run
+    from hdexpr.data.spots import prepare_spots
+    from hdexpr.synth.spots import make_spot_study
     config = TrainConfig(store='', **(QUICK_CONFIG if quick else {**STUDY_CONFIG, 'encoder': encoder}))
     t0 = time.time(); studies = {a: make_spot_study(out / f'study_{a}', assay=a, size=size).parent for a in assays}
     seconds = {'synth': round(time.time() - t0, 1)}
@@ -75,9 +76,9 @@ def run_study(out: Path, size: str, assays: list[str], encoder: str, quick: bool
 
 PROFILE = """
 import json, resource, time
-from hdexpr.runs import TrainConfig
-from hdexpr.spot_patches import prepare_spots
-from hdexpr.train import fit
+from hdexpr.train.runs import TrainConfig
+from hdexpr.data.spots import prepare_spots
+from hdexpr.train.loop import fit
 t0 = time.time(); s = prepare_spots(STUDY, OUT / 'store', progress=False); t1 = time.time()
 fit(TrainConfig(store=str(s.path), encoder=ENCODER, epochs=1, multiscale=False, use_gradnorm=False, accumulate=1), OUT / 'run', progress=False)
 t2 = time.time()
@@ -87,7 +88,7 @@ print(json.dumps({'prepare_spots_s': t1 - t0, 'one_epoch_incl_embedding_s': t2 -
 
 
 def profile(out: Path, size: str, encoder: str) -> dict:
-    from hdexpr.synth_spots import make_spot_study
+    from hdexpr.synth.spots import make_spot_study
     make_spot_study(out / 'study', assay='visium', size=size)
     code = (f"from pathlib import Path\nSTUDY, OUT, ENCODER = Path({str(out / 'study')!r}), Path({str(out / 'profile')!r}), {encoder!r}\n" + PROFILE)
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)

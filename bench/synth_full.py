@@ -8,7 +8,7 @@ import argparse, json, resource, sys, threading, time
 
 import psutil
 
-from hdexpr.synth import make_study
+from hdexpr.synth.study import make_study
 
 
 def main():

@@ -18,7 +18,7 @@ cell tags myst-nb understands, keeping every cell so that myst-nb can execute th
 | `show_doc(...)` (added for exported defs) | `remove-input`, `nbdev-show-doc` |
 | frontmatter `skip_exec: true`          | notebook not executed             |
 
-Directive comments are removed from the shown source. Pages get nbdev's names (`02_visium.ipynb`
+Directive comments are removed from the shown source. Pages get nbdev's names (`03_visium_hd.ipynb`
 -> `visium.html`, as the Quarto site and nbdev's doc links have them); the home page
 (`index.ipynb`) gets a hidden toctree listing the other notebooks in file order, so a new
 notebook in `nbs/` is picked up with no configuration.

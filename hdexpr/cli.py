@@ -134,13 +134,13 @@ def _call(cmd: Command, args: dict):
     return fn(**kwargs)
 
 # %% ../nbs/99_cli.ipynb #1fe62c0a
-COMMANDS['synth'] = Command('hdexpr.synth_spots:synth', show=_show_value)   # make_study, or spots summed from it (--assay)
+COMMANDS['synth'] = Command('hdexpr.synth.spots:synth', show=_show_value)   # make_study, or spots summed from it (--assay)
 
 # %% ../nbs/99_cli.ipynb #31dfe904
-COMMANDS['prepare'] = Command('hdexpr.patches:prepare', show=_show_value)
+COMMANDS['prepare'] = Command('hdexpr.data.patches:prepare', show=_show_value)
 
 # %% ../nbs/99_cli.ipynb #acf775d5
-COMMANDS['prepare_spots'] = Command('hdexpr.spot_patches:prepare_spots', show=_show_value)
+COMMANDS['prepare_spots'] = Command('hdexpr.data.spots:prepare_spots', show=_show_value)
 
 # %% ../nbs/99_cli.ipynb #79900a71
 def train(data_dir: str,                      # the patch store (`hdexpr prepare --out`)
@@ -150,11 +150,12 @@ def train(data_dir: str,                      # the patch store (`hdexpr prepare
           resume: bool = False,               # continue the run in --out from its last checkpoint
           config: dict | None = None):        # TrainConfig fields (each a flag of its own)
     "Train a decoder on a patch store, then evaluate it on the store's test patient; returns the metrics by predictor."
-    from hdexpr.distributed import is_main_process
-    from hdexpr.spot_evaluate import evaluate
-    from hdexpr.patches import PROVENANCE_FILE, PatchStore, prepare
-    from hdexpr.runs import TrainConfig
-    from hdexpr.train import fit
+    from hdexpr.train.distributed import is_main_process
+    from hdexpr.evaluate.spots import evaluate
+    from hdexpr.data.patches import PROVENANCE_FILE, PatchStore
+    from hdexpr.data.prepare import prepare
+    from hdexpr.train.runs import TrainConfig
+    from hdexpr.train.loop import fit
     store_dir = Path(data_dir)
     if raw_data_dir and not (store_dir / PROVENANCE_FILE).exists():
         prepare(raw_data_dir, store_dir, **({} if test_patient is None else {'test_patient': test_patient}))
@@ -176,44 +177,44 @@ def _show_training(result, args):
     print(f"{out}: test PCC at {res.replace('um', ' µm')} {pcc('model'):.4f}" + (f" (oracle {pcc('oracle'):.4f}, constant {pcc('constant'):.4f})"
                                                         if 'oracle' in results else ''))
 
-COMMANDS['train'] = Command('hdexpr.cli:train', show=_show_training, config='hdexpr.runs:TrainConfig')
+COMMANDS['train'] = Command('hdexpr.cli:train', show=_show_training, config='hdexpr.train.runs:TrainConfig')
 
 # %% ../nbs/99_cli.ipynb #db61d1e2
 def _show_metrics(results, args): print((Path(args['model_dir']) / 'metrics.md').read_text())
 
-COMMANDS['evaluate'] = Command('hdexpr.spot_evaluate:evaluate', show=_show_metrics)   # evaluate_run, or evaluate_spot_run for a spot run
+COMMANDS['evaluate'] = Command('hdexpr.evaluate.spots:evaluate', show=_show_metrics)   # evaluate_run, or evaluate_spot_run for a spot run
 
 # %% ../nbs/99_cli.ipynb #1be459ba
 def _show_paths(paths, args): print('\n'.join(map(str, paths)))
 
-COMMANDS['figures'] = Command('hdexpr.figures:make_figures', show=_show_paths)
+COMMANDS['figures'] = Command('hdexpr.evaluate.figures:make_figures', show=_show_paths)
 
 # %% ../nbs/99_cli.ipynb #642ec8e4
 def _show_prediction(out, args):
-    from hdexpr.predict import prediction_summary
+    from hdexpr.predict.slide import prediction_summary
     print(prediction_summary(out))
     if args.get('cells') is not None:
-        from hdexpr.cells import CELLS_NAME, cells_summary
+        from hdexpr.predict.cells import CELLS_NAME, cells_summary
         print(cells_summary(Path(out) / CELLS_NAME))
     if args.get('sdata'):
-        from hdexpr.sdata import SDATA_NAME, sdata_summary
+        from hdexpr.predict.sdata import SDATA_NAME, sdata_summary
         print(sdata_summary(Path(out) / SDATA_NAME))
 
-COMMANDS['predict'] = Command('hdexpr.predict:predict_slide', show=_show_prediction)
+COMMANDS['predict'] = Command('hdexpr.predict.slide:predict_slide', show=_show_prediction)
 
 # %% ../nbs/99_cli.ipynb #82197355
 def _show_cells(path, args):
-    from hdexpr.cells import cells_summary
+    from hdexpr.predict.cells import cells_summary
     print(cells_summary(path))
     if args.get('sdata'):
-        from hdexpr.sdata import SDATA_NAME, sdata_summary
+        from hdexpr.predict.sdata import SDATA_NAME, sdata_summary
         print(sdata_summary(Path(args['prediction_dir']) / SDATA_NAME))
 
-COMMANDS['cells'] = Command('hdexpr.cells:predict_cells', show=_show_cells)
+COMMANDS['cells'] = Command('hdexpr.predict.cells:predict_cells', show=_show_cells)
 
 # %% ../nbs/99_cli.ipynb #d6b88042
-COMMANDS['reproduce'] = Command('hdexpr.reproduce:reproduce', show=_show_value, config='hdexpr.runs:TrainConfig',
-                                config_skip=('loss',), config_defaults='hdexpr.reproduce:STUDY_FLAG_DEFAULTS')   # --losses
+COMMANDS['reproduce'] = Command('hdexpr.study.reproduce:reproduce', show=_show_value, config='hdexpr.train.runs:TrainConfig',
+                                config_skip=('loss',), config_defaults='hdexpr.study.reproduce:STUDY_FLAG_DEFAULTS')   # --losses
 
 # %% ../nbs/99_cli.ipynb #92275cc5
 _DISK_ADVICE = {errno.ENOSPC: 'the disk is full: free space there (`df -h` shows how much is left) or choose another output folder',
@@ -223,7 +224,7 @@ _DISK_ADVICE = {errno.ENOSPC: 'the disk is full: free space there (`df -h` shows
 
 def error_line(command: str, e: BaseException) -> tuple[str, int]:
     "The one line `hdexpr <command>` prints for error `e` (`command` '' before one is known), and its exit status."
-    reproduce = sys.modules.get('hdexpr.reproduce')   # only a command that imported it can fail in a notebook
+    reproduce = sys.modules.get('hdexpr.study.reproduce')   # only a command that imported it can fail in a notebook
     if isinstance(e, KeyboardInterrupt):
         return (f'hdexpr {command}'.rstrip() + ': interrupted; what was written is complete or gone: run the same command again to '
                 'continue where it stopped'), 130

@@ -88,7 +88,7 @@ def _parse(path):
     return p
 
 
-@pytest.mark.parametrize('nb,page,title,exported', PAGES, ids=[p[1] for p in PAGES])   # page names: `-k 06_synth` selects the notebook's own test, not these
+@pytest.mark.parametrize('nb,page,title,exported', PAGES, ids=[p[1] for p in PAGES])   # page names: `-k 13_synth` selects the notebook's own test, not these
 def test_page_built(site, nb, page, title, exported):
     path = site / page
     assert path.exists(), f'{nb}: no page {page} in {site}'
@@ -266,7 +266,7 @@ _CHECK = """(() => {
 })()"""
 
 
-@pytest.mark.parametrize('nb,page,title,exported', PAGES, ids=[p[1] for p in PAGES])   # page names: `-k 06_synth` selects the notebook's own test, not these
+@pytest.mark.parametrize('nb,page,title,exported', PAGES, ids=[p[1] for p in PAGES])   # page names: `-k 13_synth` selects the notebook's own test, not these
 def test_page_in_browser(site, server, browser, nb, page, title, exported):
     SCREENS.mkdir(exist_ok=True)
     errors = browser.open(f'{server}/{page}')
