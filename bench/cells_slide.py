@@ -2,7 +2,7 @@
 
 The prediction is the true rate λ of the synthetic P5 of --size (tiny 384², default 768², full 3250²
 bins of 2 µm; generated alone, with a 300-gene panel), written as a prediction folder by
-`hdexpr.predict.cells.truth_prediction`: what cells cost depends on the H&E's area and the number of
+`hdexpr.predict.folder.truth_prediction`: what cells cost depends on the H&E's area and the number of
 predicted genes, not on the model or the generator's panel. Each run is a fresh
 process; RSS is sampled every 20 ms (psutil), beside the RSS after the imports.
 
@@ -39,7 +39,7 @@ PANEL_GENES = 300   # what cells cost depends on the H&E's area and the predicte
 def bench_cells(size: str, work: Path, *, n_genes: int = 50, cells: str = 'builtin') -> dict:
     "Seconds and peak RSS of `predict_cells` on P5 of the synthetic study of `size` (its truth as the prediction)."
     from dataclasses import replace
-    from hdexpr.predict.cells import truth_prediction
+    from hdexpr.predict.folder import truth_prediction
     from hdexpr.synth.study import make_sample
     from hdexpr.synth.expression import named_genes
     from hdexpr.synth.tissue import PATIENTS, SIZES

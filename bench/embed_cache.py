@@ -33,8 +33,8 @@ def timed(fn, *, reps: int, warmup: int = 1) -> list[float]:
 def bench_embed_cache(store, *, encoder: str = 'efficientnet-lite0', batch_size: int = 16, train_batch: int = 8,
                       reps: int = 7) -> dict:
     "Embedding throughput, cache build, and a training step from the cache vs re-encoding, on `store` (a PatchStore)."
-    from hdexpr.data.embeddings import _images_as_float, build_embedding_cache
-    from hdexpr.data.patches import N_VIEWS, dihedral
+    from hdexpr.store.embeddings import _images_as_float, build_embedding_cache
+    from hdexpr.store.patches import N_VIEWS, dihedral
     from hdexpr.model.encoders import load_encoder
     from hdexpr.model.decoder import DecoderConfig, Hist2STDecoder
 
@@ -120,8 +120,8 @@ def main():
     ap.add_argument('--report', default=None, help='write the numbers as JSON here')
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from hdexpr.data.patches import PatchStore
-    from hdexpr.data.prepare import prepare
+    from hdexpr.store.patches import PatchStore
+    from hdexpr.store.prepare import prepare
 
     tmp = None
     try:

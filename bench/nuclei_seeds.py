@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hdexpr.predict.cells import SEED_UM, SEGMENT_UM, match_f1, segment_nuclei, slide_threshold, true_cells
+from hdexpr.predict.cells import SEED_UM, SEGMENT_UM, match_f1, segment_nuclei, slide_threshold
+from hdexpr.synth.cells import true_cells
 from hdexpr.io.image import HEImage, shrink_rgb
 
 

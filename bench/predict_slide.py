@@ -46,9 +46,10 @@ print('RESULT', json.dumps({'predict_s': seconds, 'n_tiles': summary['tiles'], '
 
 def bench_run(work: str | Path, *, encoder: str = 'efficientnet-lite0') -> Path:
     "A 1-epoch run with `encoder` on the tiny synthetic study under `work` (reused when it is there)."
-    from hdexpr.data.prepare import prepare
+    from hdexpr.store.prepare import prepare
     from hdexpr.synth.study import make_study
-    from hdexpr.train.loop import TrainConfig, fit
+    from hdexpr.train.loop import fit
+    from hdexpr.train.runs import TrainConfig
     work = Path(work)
     run = work / f'run_{encoder}'
     if (run / 'checkpoints' / 'best.pt').exists(): return run

@@ -16,7 +16,7 @@ import argparse, json, subprocess, sys, tempfile, textwrap, time
 from pathlib import Path
 
 STREAMED = """
-from hdexpr.data.patches import *
+from hdexpr.store.patches import *
 from hdexpr.io.visium_hd import open_sample, read_counts, read_features
 m = read_manifest(MANIFEST); s = {r.patient: open_sample(r.path, r.image) for r in m.itertuples()}
 tables = {p: patch_table(x.tissue) for p, x in s.items()}
@@ -26,7 +26,7 @@ print(genes[:5])
 """
 NAIVE = """
 import numpy as np, scanpy as sc
-from hdexpr.data.patches import *
+from hdexpr.store.patches import *
 from hdexpr.io.visium_hd import open_sample
 m = read_manifest(MANIFEST); s = {r.patient: open_sample(r.path, r.image) for r in m.itertuples()}
 tables = {p: patch_table(x.tissue) for p, x in s.items()}
@@ -42,7 +42,7 @@ for p in ('P1', 'P5'): ad = sc.read_10x_h5(s[p].counts_path); counts = ad[:, gen
 print(genes[:5])
 """
 PREPARE = """
-from hdexpr.data.prepare import prepare
+from hdexpr.store.prepare import prepare
 print(prepare(MANIFEST, OUT, train_patients=['P1'], test_patient='P5', progress=False))
 """
 

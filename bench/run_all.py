@@ -56,7 +56,7 @@ def summary(seconds: list[float]) -> dict:
 
 def tiny_store(work: Path):
     "The tiny synthetic study and its patch store under `work` (made once; `bench/predict_slide.py` uses the same folders)."
-    from hdexpr.data.prepare import prepare
+    from hdexpr.store.prepare import prepare
     from hdexpr.synth.study import make_study
     return prepare(make_study(work / 'study_tiny', size='tiny'), work / 'store_tiny', progress=False)
 
@@ -197,7 +197,7 @@ print('FIT_S', time.perf_counter() - t)
 
 def bench_ddp(a, work: Path) -> dict:
     from hdexpr.train.distributed import torchrun_python
-    from hdexpr.data.embeddings import build_embedding_cache
+    from hdexpr.store.embeddings import build_embedding_cache
     from hdexpr.train.runs import TrainConfig, load_checkpoint
     import pandas as pd
     store = tiny_store(work)

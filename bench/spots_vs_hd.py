@@ -1,17 +1,17 @@
 """How much of the 2 µm map spot supervision recovers: Visium- and ST-trained models vs the HD-trained model and the oracle.
 
 On the synthetic study (`hdexpr synth --assay visium|st`: the HD study in `hd/`, its spots beside it), train P1 + P2,
-test P5, each model with the study's protocol (`hdexpr.study.reproduce`: `STUDY_CONFIG`, the learning rate chosen among
-`STUDY_LRS` on the validation split of P1 + P2 by `fit_sweep`, early stopping on that split):
+test P5, each model with the study's recipe (`hdexpr.train.recipes.RECIPES['study']`: the learning rate chosen on
+the validation split of P1 + P2 by `fit_sweep`, early stopping on that split):
 
 1. the HD store (`prepare`, 50 genes by 2 µm variance on P1 + P2) and a Poisson run on it (2/4/8/16 µm losses);
-2. for each spot assay, its store (`prepare_spots`, the same genes) and a Poisson run on the spot counts alone;
+2. for each spot assay, its store (`prepare` of the spot study, the same genes) and a Poisson run on the spot counts alone;
 3. every decoder scored by the HD evaluation (`evaluate_store`) on the HD store's P5 test patches, beside the constant
-   and the oracle; each spot run also at spot level with the constant, the ridge and the oracle (`evaluate_spot_run`).
+   and the oracle; each spot run also at spot level with the constant, the ridge and the oracle (`evaluate_run`).
 
 The report keeps each run's chosen learning rate, best and last epoch and validation curve: a run whose curve has
 not flattened is not converged, whatever its number. `--quick` runs the same chain with a tiny random encoder and
-one epoch (a smoke test, no science). `--profile` instead measures wall time and peak RSS of `prepare_spots` + one
+one epoch (a smoke test, no science). `--profile` instead measures wall time and peak RSS of `prepare` + one
 epoch (embedding cache included) on the Visium spot study, in a fresh process.
 
 Usage:  python bench/spots_vs_hd.py --out DIR [--size tiny|default] [--assays visium st] [--quick] [--report spots.json]
@@ -21,15 +21,13 @@ import argparse, json, subprocess, sys, time
 from pathlib import Path
 
 
-def _fit(cfg, out: Path, quick: bool) -> dict:
-    "Train `cfg` with the study's learning-rate choice; what the report keeps of the run."
+def _fit(recipe, out: Path, **settings) -> dict:
+    "Train with `recipe` (its learning-rate choice) and `settings`; what the report keeps of the run."
     import pandas as pd
-    from hdexpr.study.reproduce import QUICK_STUDY, STUDY_LRS, SWEEP_STEPS
-    from hdexpr.train.loop import fit_sweep, score_column
+    from hdexpr.evaluate.figures import score_column
     t0 = time.time()
     print(f'training {out.name} (learning rate chosen on the validation split; its log.csv grows per epoch)', file=sys.stderr, flush=True)
-    fit_sweep(cfg, out, lrs=QUICK_STUDY['lrs'] if quick else STUDY_LRS, sweep_steps=QUICK_STUDY['sweep_steps'] if quick else SWEEP_STEPS,
-              progress=False)
+    recipe.fit(out, progress=False, **settings)
     log = pd.read_csv(out / 'log.csv'); col = score_column(log)
     return {'seconds': round(time.time() - t0, 1), 'lr': json.loads((out / 'sweep.json').read_text())['chosen_lr'],
             'best_epoch': int(log.epoch[log[col].idxmax()]), 'last_epoch': int(log.epoch.iloc[-1]), 'val_curve': log[col].round(4).tolist()}
@@ -37,21 +35,20 @@ def _fit(cfg, out: Path, quick: bool) -> dict:
 
 def run_study(out: Path, size: str, assays: list[str], encoder: str, quick: bool) -> dict:
     import numpy as np, torch
-    from dataclasses import replace
     from hdexpr.evaluate.score import evaluate_run
-    from hdexpr.evaluate.metrics import evaluate_store
-    from hdexpr.data.targets import read_patches
-    from hdexpr.data.prepare import prepare
-    from hdexpr.study.reproduce import QUICK_CONFIG, STUDY_CONFIG
-    from hdexpr.train.runs import TrainConfig, read_run
-    from hdexpr.evaluate.spots import evaluate_spot_run
-    from hdexpr.data.spots import prepare_spots
+    from hdexpr.train.metrics import evaluate_store
+    from hdexpr.store.targets import read_patches
+    from hdexpr.store.prepare import prepare
+    from hdexpr.train.recipes import RECIPES, smoke
+    from hdexpr.train.runs import read_run
     from hdexpr.synth.spots import make_spot_study
-    config = TrainConfig(store='', **(QUICK_CONFIG if quick else {**STUDY_CONFIG, 'encoder': encoder}))
+    recipe = smoke(RECIPES['study']) if quick else RECIPES['study']
+    settings = {} if quick else {'encoder': encoder}
+    config = recipe.train_config(**settings)
     t0 = time.time(); studies = {a: make_spot_study(out / f'study_{a}', assay=a, size=size).parent for a in assays}
     seconds = {'synth': round(time.time() - t0, 1)}
     hd_store = prepare(studies[assays[0]] / 'hd', out / 'hd_store', progress=False)     # every spot study holds the same HD study
-    runs = {'hd': _fit(replace(config, store=str(hd_store.path)), out / 'run_hd', quick)}
+    runs = {'hd': _fit(recipe, out / 'run_hd', store=str(hd_store.path), **settings)}
     hd = evaluate_run(out / 'run_hd', progress=False)                    # model (HD), constant, oracle on the HD test patches
     hd_cache = read_run(out / 'run_hd').cache                            # the HD store's tokens, same encoder
     test_ids = np.flatnonzero(hd_store.patches.patient.to_numpy() == hd_store.test_patient).tolist()
@@ -59,9 +56,9 @@ def run_study(out: Path, size: str, assays: list[str], encoder: str, quick: bool
     rows = {'HD-trained (Poisson, 2/4/8/16 µm)': hd['model']}
     spot_level = {}
     for a in assays:
-        sp_store = prepare_spots(studies[a], out / f'spot_store_{a}', genes=hd_store.genes, progress=False)
-        runs[a] = _fit(replace(config, store=str(sp_store.path), multiscale=False, use_gradnorm=False), out / f'run_{a}', quick)
-        spot = evaluate_spot_run(out / f'run_{a}', progress=False)       # spot level + 2/4/8 µm on the spot store's own cells
+        sp_store = prepare(studies[a], out / f'spot_store_{a}', genes=hd_store.genes, progress=False)
+        runs[a] = _fit(recipe, out / f'run_{a}', store=str(sp_store.path), **settings)
+        spot = evaluate_run(out / f'run_{a}', progress=False)            # spot level + 2/4/8 µm on the spot store's own cells
         spot_level[a] = {name: spot[name]['resolutions']['spot'] for name in ('model', 'constant', 'ridge', 'oracle')}
         run_sp = read_run(out / f'run_{a}')
         with torch.no_grad():                                            # the spot-trained decoder on the HD test slide, one graph
@@ -77,12 +74,12 @@ def run_study(out: Path, size: str, assays: list[str], encoder: str, quick: bool
 PROFILE = """
 import json, resource, time
 from hdexpr.train.runs import TrainConfig
-from hdexpr.data.spots import prepare_spots
+from hdexpr.store.prepare import prepare
 from hdexpr.train.loop import fit
-t0 = time.time(); s = prepare_spots(STUDY, OUT / 'store', progress=False); t1 = time.time()
-fit(TrainConfig(store=str(s.path), encoder=ENCODER, epochs=1, multiscale=False, use_gradnorm=False, accumulate=1), OUT / 'run', progress=False)
+t0 = time.time(); s = prepare(STUDY, OUT / 'store', progress=False); t1 = time.time()
+fit(TrainConfig(store=str(s.path), encoder=ENCODER, epochs=1), OUT / 'run', progress=False)
 t2 = time.time()
-print(json.dumps({'prepare_spots_s': t1 - t0, 'one_epoch_incl_embedding_s': t2 - t1, 'n_patches': len(s),
+print(json.dumps({'prepare_s': t1 - t0, 'one_epoch_incl_embedding_s': t2 - t1, 'n_patches': len(s),
                   'peak_rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 

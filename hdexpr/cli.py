@@ -22,13 +22,14 @@ from typing import Callable, Sequence
 from fastcore.docments import docments
 
 import hdexpr
+from .core.scales import level_label
 
 # %% auto #0
 __all__ = ['NOT_FLAGS', 'COMMANDS', 'flag_kwargs', 'signature_flags', 'config_flags', 'Command', 'build_parser', 'train',
            'error_line', 'main']
 
 # %% ../nbs/99_cli.ipynb #a4cef7e6
-NOT_FLAGS = ('progress',)   # parameters a command sets itself
+NOT_FLAGS = ('progress', 'before_predicting')   # parameters a command sets itself
 
 def _unwrap(anno):
     "The annotation without `None` (`X | None`, `Optional[X]`), and `str` for a union of path-like types."
@@ -59,7 +60,7 @@ def signature_flags(fn: Callable, *, skip=()) -> dict[str, dict]:
     "Flag name -> `add_argument` keywords for each parameter of `fn` (docments as help), but `NOT_FLAGS` and `skip`."
     params, named = inspect.signature(fn).parameters, (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     return {name: flag_kwargs(d.anno, d.default, d.docment) for name, d in docments(fn, full=True, eval_str=True, returns=False).items()
-            if name not in (*NOT_FLAGS, *skip) and params[name].kind in named}
+            if name in params and name not in (*NOT_FLAGS, *skip) and params[name].kind in named}
 
 # %% ../nbs/99_cli.ipynb #af5e283b
 def config_flags(cls, *, skip=(), defaults: dict | None = None) -> dict[str, dict]:
@@ -77,12 +78,14 @@ def config_flags(cls, *, skip=(), defaults: dict | None = None) -> dict[str, dic
 # %% ../nbs/99_cli.ipynb #e35cd5e6
 @dataclasses.dataclass(frozen=True)
 class Command:
-    "A subcommand: the function `target` ('module:function') it calls, what `show` prints of the result, an optional config dataclass."
+    "A subcommand: the function `target` ('module:function') it calls, what `show` prints of the result, and where more flags come from."
     target: str
     show: Callable = print            # (result, arguments) -> None
     config: str | None = None         # 'module:Class' whose fields are flags too, collected into the `config` argument
     config_skip: tuple = ()           # its fields that the function's own parameters replace
     config_defaults: str | None = None  # 'module:NAME' of the dict the function applies over the fields' defaults (shown in --help)
+    config_groups: str | None = None  # 'module:NAME' of {title: fields}: the argument groups of `--help`
+    forwards: str | None = None       # 'module:function' whose parameters are flags too, passed on through the target's **kwargs
 
     def function(self) -> Callable:
         "The function this command calls (its module imported now)."
@@ -103,11 +106,15 @@ def _add_command(sub, name: str, cmd: Command):
     p = sub.add_parser(name, help=doc.splitlines()[0] if doc else None, description=doc.split('\n\n')[0] or None,
                        formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)   # a typo is not a prefix
     flags = signature_flags(fn, skip=('config',) if cmd.config else ())
+    if cmd.forwards: flags.update({k: v for k, v in signature_flags(_resolve(cmd.forwards)).items() if k not in flags})
     if cmd.config:
         defaults = _resolve(cmd.config_defaults) if cmd.config_defaults else None
-        flags.update({k: v for k, v in config_flags(_resolve(cmd.config), skip=('store', *cmd.config_skip), defaults=defaults).items()
+        flags.update({k: v for k, v in config_flags(_resolve(cmd.config), skip=cmd.config_skip, defaults=defaults).items()
                       if k not in flags})
-    for flag, kw in flags.items(): p.add_argument(f'--{flag}', **kw)
+    groups = _resolve(cmd.config_groups) if cmd.config_groups else {}
+    own = p.add_argument_group(f'{name}') if groups else p
+    where = {f: g for title, fields in groups.items() for g in [p.add_argument_group(title)] for f in fields}
+    for flag, kw in flags.items(): where.get(flag, own).add_argument(f'--{flag}', **kw)
     p.add_argument('--debug', action='store_true', help=argparse.SUPPRESS)   # also after the subcommand's flags
     p.set_defaults(command=name)
     return p
@@ -124,9 +131,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return p
 
 def _call(cmd: Command, args: dict):
-    "Call `cmd`'s function with the parsed `args`; the config dataclass's flags that were given go in as `config`."
+    "Call `cmd`'s function with the parsed `args`: the forwarded function's flags as keywords, the config dataclass's given flags as `config`."
     fn = cmd.function()
     params = set(inspect.signature(fn).parameters)
+    if cmd.forwards: params |= set(inspect.signature(_resolve(cmd.forwards)).parameters) - {'progress'}
     kwargs = {k: v for k, v in args.items() if k in params and k != 'config'}
     if cmd.config:
         fields = {f.name for f in dataclasses.fields(_resolve(cmd.config))}
@@ -137,52 +145,54 @@ def _call(cmd: Command, args: dict):
 COMMANDS['synth'] = Command('hdexpr.synth.spots:synth', show=_show_value)   # make_study, or spots summed from it (--assay)
 
 # %% ../nbs/99_cli.ipynb #31dfe904
-COMMANDS['prepare'] = Command('hdexpr.data.patches:prepare', show=_show_value)
+COMMANDS['prepare'] = Command('hdexpr.store.prepare:prepare', show=_show_value)   # any assay: bins or spots, by the manifest
 
 # %% ../nbs/99_cli.ipynb #acf775d5
-COMMANDS['prepare_spots'] = Command('hdexpr.data.spots:prepare_spots', show=_show_value)
-
-# %% ../nbs/99_cli.ipynb #79900a71
-def train(data_dir: str,                      # the patch store (`hdexpr prepare --out`)
-          *, out: str | None = None,          # run folder (default: runs/<loss>_<test patient>)
-          test_patient: str | None = None,    # the store's test patient, checked (default: whichever it was prepared for)
-          raw_data_dir: str | None = None,    # a study folder with manifest.csv: prepare --data_dir from it when absent
-          resume: bool = False,               # continue the run in --out from its last checkpoint
-          config: dict | None = None):        # TrainConfig fields (each a flag of its own)
-    "Train a decoder on a patch store, then evaluate it on the store's test patient; returns the metrics by predictor."
+def train(store: str,                          # the patch store to train on (`hdexpr prepare --out`)
+          *, out: str | None = None,           # the run folder (default: runs/<loss>_<test patient>)
+          recipe: str = 'study',               # study (the converged recipe, its learning rate chosen on the validation split) or reference (the reference study's settings)
+          test_patient: str | None = None,     # the store's test patient, checked (default: whichever it was prepared for)
+          data_dir: str | None = None,         # a study (a folder with manifest.csv) to prepare --store from when it is not there yet
+          resume: bool = False,                # continue the run in --out from its last checkpoint
+          config: dict | None = None):         # TrainConfig settings (each a flag of its own)
+    "Train a decoder on a patch store with a recipe, then evaluate it on the store's test patient; returns the run folder and its metrics."
+    from hdexpr.store.patches import PROVENANCE_FILE, PatchStore
+    from hdexpr.store.prepare import prepare
+    from hdexpr.evaluate.score import evaluate_run
     from hdexpr.train.distributed import is_main_process
-    from hdexpr.evaluate.spots import evaluate
-    from hdexpr.data.patches import PROVENANCE_FILE, PatchStore
-    from hdexpr.data.prepare import prepare
-    from hdexpr.train.runs import TrainConfig
-    from hdexpr.train.loop import fit
-    store_dir = Path(data_dir)
-    if raw_data_dir and not (store_dir / PROVENANCE_FILE).exists():
-        prepare(raw_data_dir, store_dir, **({} if test_patient is None else {'test_patient': test_patient}))
-    store = PatchStore(store_dir)
-    if test_patient is not None and test_patient != store.test_patient:
+    from hdexpr.train.recipes import RECIPES
+    if recipe not in RECIPES: raise ValueError(f"--recipe {recipe}: expected one of {', '.join(RECIPES)}")
+    store_dir = Path(store)
+    if data_dir and not (store_dir / PROVENANCE_FILE).exists():
+        prepare(data_dir, store_dir, **({} if test_patient is None else {'test_patient': test_patient}))
+    patches = PatchStore(store_dir)
+    if test_patient is not None and test_patient != patches.test_patient:
         raise ValueError(f"--test_patient {test_patient} but the store {store_dir} was prepared with test patient "
-                         f"{store.test_patient} (genes chosen without it); prepare a store for {test_patient}")
-    cfg = TrainConfig.from_dict({'store': str(store_dir), **(config or {})}, source='hdexpr train')
-    out = Path(out or Path('runs') / f'{cfg.loss}_{store.test_patient}')
-    fit(cfg, out, resume=resume)
+                         f"{patches.test_patient} (genes chosen without it); prepare a store for {test_patient}")
+    settings = {**(config or {}), 'store': str(store_dir)}
+    cfg = RECIPES[recipe].train_config(**settings)
+    out = Path(out or Path('runs') / f'{cfg.loss}_{patches.test_patient}')
+    RECIPES[recipe].fit(out, resume=resume, **settings)
     if not is_main_process(): return None   # under torchrun: rank 0 evaluates, once
-    return out, evaluate(out)
+    return out, evaluate_run(out)
 
 def _show_training(result, args):
     if result is None: return
+    from hdexpr.store.targets import targets_of
+    from hdexpr.train.runs import read_run
     out, results = result
-    res = '2um' if '2um' in results['model']['resolutions'] else 'spot'   # a spot run on real spots: spot level only
-    pcc = lambda name: results[name]['resolutions'][res]['pcc']
-    print(f"{out}: test PCC at {res.replace('um', ' µm')} {pcc('model'):.4f}" + (f" (oracle {pcc('oracle'):.4f}, constant {pcc('constant'):.4f})"
-                                                        if 'oracle' in results else ''))
+    level = targets_of(read_run(out).store).score_level
+    pcc = lambda name: results[name]['resolutions'][level]['pcc']
+    print(f"{out}: test PCC at {level_label(level)} {pcc('model'):.4f}" + (f" (oracle {pcc('oracle'):.4f}, constant {pcc('constant'):.4f})"
+                                                          if 'oracle' in results else ''))
 
-COMMANDS['train'] = Command('hdexpr.cli:train', show=_show_training, config='hdexpr.train.runs:TrainConfig')
+COMMANDS['train'] = Command('hdexpr.cli:train', show=_show_training, config='hdexpr.train.runs:TrainConfig',
+                            config_defaults='hdexpr.train.recipes:FLAG_DEFAULTS', config_groups='hdexpr.train.runs:CONFIG_GROUPS')
 
 # %% ../nbs/99_cli.ipynb #db61d1e2
 def _show_metrics(results, args): print((Path(args['model_dir']) / 'metrics.md').read_text())
 
-COMMANDS['evaluate'] = Command('hdexpr.evaluate.spots:evaluate', show=_show_metrics)   # evaluate_run, or evaluate_spot_run for a spot run
+COMMANDS['evaluate'] = Command('hdexpr.evaluate.score:evaluate_run', show=_show_metrics)
 
 # %% ../nbs/99_cli.ipynb #1be459ba
 def _show_paths(paths, args): print('\n'.join(map(str, paths)))
@@ -191,30 +201,29 @@ COMMANDS['figures'] = Command('hdexpr.evaluate.figures:make_figures', show=_show
 
 # %% ../nbs/99_cli.ipynb #642ec8e4
 def _show_prediction(out, args):
-    from hdexpr.predict.slide import prediction_summary
+    from hdexpr.predict.cells import cells_summary
+    from hdexpr.predict.folder import CELLS_NAME, SDATA_NAME, prediction_summary
+    from hdexpr.predict.sdata import sdata_summary
     print(prediction_summary(out))
-    if args.get('cells') is not None:
-        from hdexpr.predict.cells import CELLS_NAME, cells_summary
-        print(cells_summary(Path(out) / CELLS_NAME))
-    if args.get('sdata'):
-        from hdexpr.predict.sdata import SDATA_NAME, sdata_summary
-        print(sdata_summary(Path(out) / SDATA_NAME))
+    if args.get('cells') is not None: print(cells_summary(Path(out) / CELLS_NAME))
+    if args.get('sdata'): print(sdata_summary(Path(out) / SDATA_NAME))
 
-COMMANDS['predict'] = Command('hdexpr.predict.slide:predict_slide', show=_show_prediction)
+COMMANDS['predict'] = Command('hdexpr.predict.pipeline:predict', show=_show_prediction, forwards='hdexpr.predict.slide:predict_slide')
 
 # %% ../nbs/99_cli.ipynb #82197355
 def _show_cells(path, args):
     from hdexpr.predict.cells import cells_summary
+    from hdexpr.predict.folder import SDATA_NAME
+    from hdexpr.predict.sdata import sdata_summary
     print(cells_summary(path))
-    if args.get('sdata'):
-        from hdexpr.predict.sdata import SDATA_NAME, sdata_summary
-        print(sdata_summary(Path(args['prediction_dir']) / SDATA_NAME))
+    if args.get('sdata'): print(sdata_summary(Path(args['prediction_dir']) / SDATA_NAME))
 
-COMMANDS['cells'] = Command('hdexpr.predict.cells:predict_cells', show=_show_cells)
+COMMANDS['cells'] = Command('hdexpr.predict.pipeline:cells', show=_show_cells, forwards='hdexpr.predict.cells:predict_cells')
 
 # %% ../nbs/99_cli.ipynb #d6b88042
 COMMANDS['reproduce'] = Command('hdexpr.study.reproduce:reproduce', show=_show_value, config='hdexpr.train.runs:TrainConfig',
-                                config_skip=('loss',), config_defaults='hdexpr.study.reproduce:STUDY_FLAG_DEFAULTS')   # --losses
+                                config_skip=('loss', 'store'), config_defaults='hdexpr.train.recipes:FLAG_DEFAULTS',
+                                config_groups='hdexpr.train.runs:CONFIG_GROUPS')   # --losses
 
 # %% ../nbs/99_cli.ipynb #92275cc5
 _DISK_ADVICE = {errno.ENOSPC: 'the disk is full: free space there (`df -h` shows how much is left) or choose another output folder',

@@ -17,8 +17,8 @@ import pytest
 import tifffile
 
 HDEXPR = Path(sys.executable).parent / 'hdexpr'
-TINY = ['--encoder', 'tiny-random', '--epochs', '1', '--batch_size', '4', '--accumulate', '1', '--precision', 'fp32',
-        '--decoder', '{"hidden_dim": 32, "n_heads": 2, "gnn_heads": 2, "up_dims": [16, 8, 8]}']
+TINY = ['--encoder', 'tiny-random', '--epochs', '1', '--batch_size', '4', '--accumulate', '1', '--precision', 'fp32', '--lr', '3e-3',
+        '--decoder', '{"hidden_dim": 32, "n_heads": 2, "gnn_heads": 2, "up_dims": [16, 8, 8], "image_branch": false}']
 
 
 def hdexpr(*args, cwd=None):
@@ -119,20 +119,20 @@ def test_a_visium_spot_folder_is_named(study, tmp_path):
 
 def test_train_with_an_unknown_or_gated_encoder_writes_nothing(store, tmp_path):
     run = tmp_path / 'run'
-    one_line_error(hdexpr('train', '--data_dir', store, '--out', run, *TINY, '--encoder', 'virchow-2'),
+    one_line_error(hdexpr('train', '--store', store, '--out', run, *TINY, '--encoder', 'virchow-2'),
                    "no encoder named 'virchow-2'", 'virchow2')
     env_cache = tmp_path / 'empty_hf_cache'; env_cache.mkdir()
-    r = subprocess.run([str(HDEXPR), 'train', '--data_dir', str(store), '--out', str(run), *TINY, '--encoder', 'virchow2'],
+    r = subprocess.run([str(HDEXPR), 'train', '--store', str(store), '--out', str(run), *TINY, '--encoder', 'virchow2'],
                        capture_output=True, text=True, env={**os.environ, 'HF_HUB_CACHE': str(env_cache)})
     one_line_error(r, 'virchow2 weights not found', '--encoder_weights')
     assert not run.exists()
-    r = hdexpr('train', '--data_dir', store, '--out', run, *TINY)   # the corrected command
+    r = hdexpr('train', '--store', store, '--out', run, *TINY)   # the corrected command
     assert r.returncode == 0, r.stderr
 
 
 def _training(store, run: Path) -> subprocess.Popen:
     "`hdexpr train` of 50 tiny epochs into `run`, started and waited for until it has claimed the folder (run.json)."
-    proc = subprocess.Popen([str(HDEXPR), 'train', '--data_dir', str(store), '--out', str(run), *TINY, '--epochs', '50'],
+    proc = subprocess.Popen([str(HDEXPR), 'train', '--store', str(store), '--out', str(run), *TINY, '--epochs', '50'],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # a shell's background job ignores Ctrl-C
     while not (run / 'run.json').exists() and proc.poll() is None: time.sleep(0.05)
@@ -152,7 +152,7 @@ def test_a_run_that_never_finished_an_epoch_does_not_block(store, tmp_path):
     proc = _training(store, run)
     proc.kill(); proc.communicate(timeout=60)   # a crash before the first epoch ended: run.json, config.json, genes.txt left
     assert (run / 'run.json').exists() and not (run / 'checkpoints' / 'last.pt').exists()
-    r = hdexpr('train', '--data_dir', store, '--out', run, *TINY, '--lr', '0.002')   # other settings: taken over
+    r = hdexpr('train', '--store', store, '--out', run, *TINY, '--lr', '0.002')   # other settings: taken over
     assert r.returncode == 0, r.stderr
     assert json.loads((run / 'config.json').read_text())['lr'] == 0.002
 
@@ -160,7 +160,7 @@ def test_a_run_that_never_finished_an_epoch_does_not_block(store, tmp_path):
 def test_a_run_reads_from_any_working_directory(store, tmp_path):
     (tmp_path / 'a').mkdir(); (tmp_path / 'b').mkdir()
     shutil.copytree(store, tmp_path / 'a' / 'store')
-    r = hdexpr('train', '--data_dir', 'store', '--out', 'run', *TINY, cwd=tmp_path / 'a')
+    r = hdexpr('train', '--store', 'store', '--out', 'run', *TINY, cwd=tmp_path / 'a')
     assert r.returncode == 0, r.stderr
     r = hdexpr('evaluate', '--model_dir', tmp_path / 'a' / 'run', cwd=tmp_path / 'b')
     assert r.returncode == 0 and 'oracle' in r.stdout, r.stderr
@@ -171,7 +171,7 @@ def test_evaluate_something_that_is_not_a_run(store):
 
 
 def test_unknown_flag_and_help(store):
-    r = hdexpr('train', '--data_dir', store, '--learning_rate', '1')
+    r = hdexpr('train', '--store', store, '--learning_rate', '1')
     assert r.returncode == 2 and 'unrecognized arguments: --learning_rate' in r.stderr
     r = hdexpr('prepare', '--help')
     assert r.returncode == 0 and '--n_genes N_GENES' in r.stdout and '(default: 50)' in r.stdout

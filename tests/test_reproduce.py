@@ -32,7 +32,7 @@ def test_results_folder(results):
     out, output = results
     assert sorted(p.name for p in (out / 'tables').iterdir()) == sorted(f'{t}{s}' for t in TABLES for s in ('.csv', '.md'))
     assert sorted(p.name for p in (out / 'notebooks').glob('*.ipynb')) == [
-        '35_sparsity.ipynb', '52_train_P5.ipynb', '60_evaluate.ipynb', '62_figures.ipynb']
+        '35_sparsity.ipynb', '53_recipes_P5.ipynb', '60_evaluate.ipynb', '62_figures.ipynb']
     figures = sorted(p.name for p in (out / 'figures').glob('*.png'))
     assert 'sparsity.png' in figures and 'training_curves.png' in figures
     assert any(f.startswith('mosaic_') for f in figures) and any(f.startswith('patch_') for f in figures)

@@ -22,21 +22,20 @@ from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
 from .score import predict_in_context
 from ..core.folders import atomic_path
-from .metrics import MetricAccumulator
-from ..data.patches import PATCH_UM
-from ..data.targets import read_patches
+from ..train.metrics import MetricAccumulator
+from ..store.patches import PATCH_UM
+from ..store.targets import read_patches
 from ..train.runs import Run, read_run
-from ..core.scales import RESOLUTIONS_UM, pool_mask, sum_pool
-from ..core.scales import BIN_UM
+from ..core.scales import BIN_UM, RESOLUTIONS_UM, bin_levels, level_label, pool_mask, sum_pool
+from ..model.losses import get_loss
 
 # %% auto #0
-__all__ = ['LOSS_LABELS', 'TRUTH', 'MOSAIC_GENES', 'MAP_CMAP', 'TISSUE_CMAP', 'LOSS_UNITS', 'run_labels', 'load_runs',
-           'gene_position', 'top_patches', 'masked_maps', 'gene_metrics', 'Mosaic', 'wsi_mosaic', 'colour_range',
-           'plot_mosaic', 'PatchViews', 'patch_views', 'plot_patch', 'read_log', 'best_epoch', 'plot_training',
+__all__ = ['TRUTH', 'MOSAIC_GENES', 'MAP_CMAP', 'TISSUE_CMAP', 'run_labels', 'load_runs', 'gene_position', 'top_patches',
+           'masked_maps', 'gene_metrics', 'Mosaic', 'wsi_mosaic', 'colour_range', 'plot_mosaic', 'PatchViews',
+           'patch_views', 'plot_patch', 'read_log', 'log_levels', 'score_column', 'best_epoch', 'plot_training',
            'save_figure', 'make_figures']
 
 # %% ../../nbs/62_figures.ipynb #b3bd46c3
-LOSS_LABELS = {'poisson': 'Poisson', 'nb': 'NB', 'mse': 'MSE'}
 TRUTH = 'Truth'   # the panel of observed counts
 MOSAIC_GENES = ('MT-ATP6', 'PIGR', 'CEACAM5')   # drawn when no genes are asked for
 
@@ -45,7 +44,7 @@ def _run_loss(run) -> str: return (run if isinstance(run, Run) else read_run(run
 
 def run_labels(runs: Sequence) -> dict:
     "Name → run for runs given as folders or `Run`s: their loss ('Poisson', 'MSE'), with the folder name where two share one."
-    labels = [LOSS_LABELS[_run_loss(r)] for r in runs]
+    labels = [get_loss(_run_loss(r)).short for r in runs]
     names = [f'{l} ({_run_path(r).name})' if labels.count(l) > 1 else l for l, r in zip(labels, runs)]
     if len(set(names)) < len(names):
         raise ValueError(f'run_labels: runs {[str(_run_path(r)) for r in runs]} get the names {names}; '
@@ -110,7 +109,7 @@ def gene_metrics(pred: torch.Tensor, counts: torch.Tensor, mask: torch.Tensor, g
     """PCC (pooled over the patches), per-patch PCC and SSIM of one gene per resolution, by `MetricAccumulator`: {'2um': {...}}.
 
     Shapes: pred, counts (B, 1, H, W), mask (B, H, W) bool"""
-    return MetricAccumulator([gene], tuple(resolutions)).update(pred, counts, mask).compute()['genes'][gene]
+    return MetricAccumulator([gene], bin_levels(resolutions)).update(pred, counts, mask).compute()['genes'][gene]
 
 # %% ../../nbs/62_figures.ipynb #35085a7a
 @dataclass
@@ -245,57 +244,66 @@ def plot_patch(v: PatchViews, *, panel_in: float = 2.8):
     return fig, axd
 
 # %% ../../nbs/62_figures.ipynb #1d000dbe
-LOSS_UNITS = {'poisson': 'Poisson NLL (no log k!)', 'nb': 'NB NLL', 'mse': 'MSE on z-scores'}
-
 def read_log(path) -> pd.DataFrame:
     "The `log.csv` of the run folder `path`, checked for the columns the figure draws."
     f = Path(path) / 'log.csv'
     if not f.exists(): raise FileNotFoundError(f'{path} has no log.csv: not a run folder, or its first epoch has not finished')
     log = pd.read_csv(f)
-    missing = sorted({'epoch', 'loss_2um', 'weight_2um', 'val_pcc_2um'} - set(log.columns))
-    if missing: raise ValueError(f'{f} lacks columns {missing}; it has {list(log.columns)}: was it written by hdexpr.train.loop.fit?')
+    if 'epoch' not in log or not log_levels(log) or score_column(log) is None:
+        raise ValueError(f'{f} lacks the columns epoch, loss_<level> and val_pcc_<level>; it has {list(log.columns)}: '
+                         'was it written by hdexpr train?')
     return log
 
+def log_levels(log: pd.DataFrame) -> list[str]:
+    "The levels a run's `log.csv` has a loss at: '2um' … '16um', or 'spot'."
+    return [c.removeprefix('loss_') for c in log.columns if c.startswith('loss_')]
+
+def score_column(log: pd.DataFrame) -> str | None:
+    "The validation PCC column of a run's `log.csv` (`val_pcc_2um`, or `val_pcc_spot`)."
+    return next((c for c in log.columns if c.startswith('val_pcc_')), None)
+
 def best_epoch(log: pd.DataFrame) -> int | None:
-    "The epoch of highest validation PCC at 2 µm, the first of equals (as `fit` keeps `best.pt`); None when there is none."
-    pcc = log.val_pcc_2um.astype(float)
+    "The epoch of highest validation PCC, the first of equals (as `fit` keeps `best.pt`); None when there is none."
+    pcc = log[score_column(log)].astype(float)
     return None if pcc.isna().all() else int(log.epoch[pcc.idxmax()])
 
 # %% ../../nbs/62_figures.ipynb #8af965fe
 def plot_training(runs, *, panel_in: float = 2.6):
     "Per run (rows): loss at each scale, GradNorm weights, validation PCC with the best epoch; returns (figure, {label: axes})."
     runs = _named(runs)
-    cols = [f'loss {s} µm' for s in RESOLUTIONS_UM] + ['weights', 'val PCC']
+    logs = {n: read_log(_run_path(run)) for n, run in runs.items()}
+    levels = list(dict.fromkeys(l for log in logs.values() for l in log_levels(log)))
+    cols = [f'loss {level_label(l)}' for l in levels] + ['weights', 'val PCC']
     fig, axd = plt.subplot_mosaic([[f'{n}: {c}' for c in cols] for n in runs], figsize=(panel_in * len(cols), panel_in * len(runs) + 0.8),
                                   layout='constrained')
     pcc_axes = [axd[f'{n}: val PCC'] for n in runs]
     for n, run in runs.items():
-        log, loss = read_log(_run_path(run)), _run_loss(run)
-        for s in RESOLUTIONS_UM:
-            ax, col = axd[f'{n}: loss {s} µm'], f'loss_{s}um'
+        log, loss, score = logs[n], _run_loss(run), score_column(logs[n])
+        for l in levels:
+            ax, col = axd[f'{n}: loss {level_label(l)}'], f'loss_{l}'
             if col in log and log[col].notna().any(): ax.plot(log.epoch, log[col], 'o-', ms=3, color='C0')
-            else: ax.text(0.5, 0.5, 'not trained\nat this scale', ha='center', va='center', transform=ax.transAxes, color='0.4')
-            ax.set_title(f'{n}: loss at {s} µm', fontsize=10)
-        axd[f'{n}: loss 2 µm'].set_ylabel(LOSS_UNITS[loss])
+            else: ax.text(0.5, 0.5, 'not trained\nat this level', ha='center', va='center', transform=ax.transAxes, color='0.4')
+            ax.set_title(f'{n}: loss at {level_label(l)}', fontsize=10)
+        axd[f'{n}: loss {level_label(levels[0])}'].set_ylabel(get_loss(loss).unit)
         ax = axd[f'{n}: weights']
-        for i, s in enumerate(RESOLUTIONS_UM):
-            if f'weight_{s}um' in log:   # dashes tell apart scales whose weights coincide
-                ax.plot(log.epoch, log[f'weight_{s}um'], marker='o', ms=3, ls=('-', '--', '-.', ':')[i], color=f'C{i}', label=f'{s} µm')
+        for i, l in enumerate(levels):
+            if f'weight_{l}' in log:   # dashes tell apart levels whose weights coincide
+                ax.plot(log.epoch, log[f'weight_{l}'], marker='o', ms=3, ls=('-', '--', '-.', ':')[i % 4], color=f'C{i}', label=level_label(l))
         ax.set_title(f'{n}: GradNorm weights', fontsize=10); ax.legend(fontsize=7, frameon=False, loc='best')
         ax = axd[f'{n}: val PCC']
-        ax.plot(log.epoch, log.val_pcc_2um, 'o-', ms=3, color='C2')
+        ax.plot(log.epoch, log[score], 'o-', ms=3, color='C2')
         best = best_epoch(log)
         if best is not None:
-            v = float(log.val_pcc_2um[log.epoch == best].iloc[0])
+            v = float(log[score][log.epoch == best].iloc[0])
             ax.axvline(best, color='0.5', ls='--', lw=0.8); ax.plot([best], [v], '*', ms=12, color='C3', label=f'best: epoch {best}, {v:.3f}')
             left = best > (log.epoch.min() + log.epoch.max()) / 2   # the note on the side with room
             ax.annotate(f'best: epoch {best}\nPCC {v:.3f}', (best, v), xytext=(-8 if left else 8, -6), textcoords='offset points',
                         ha='right' if left else 'left', va='top', fontsize=8, color='C3')
-        ax.set_title(f'{n}: validation PCC, 2 µm', fontsize=10)
+        ax.set_title(f"{n}: validation PCC, {level_label(score.removeprefix('val_pcc_'))}", fontsize=10)
     for ax in pcc_axes[1:]: ax.sharey(pcc_axes[0])
     for ax in axd.values(): ax.xaxis.get_major_locator().set_params(integer=True)
     for c in cols: axd[f'{list(runs)[-1]}: {c}'].set_xlabel('epoch')
-    fig.suptitle('Training: loss per scale (each on its own axis), GradNorm weights, validation PCC at 2 µm (shared axis, ★ best epoch)\n'
+    fig.suptitle('Training: loss per level (each on its own axis), GradNorm weights, validation PCC (shared axis, ★ best epoch)\n'
                  'the Poisson NLL omits log k!, so it is negative where counts are large (coarse scales); MSE is on z-scores', fontsize=11)
     return fig, axd
 

@@ -15,8 +15,8 @@ from tqdm.auto import tqdm
 
 from ..core.folders import read_marker, write_atomic
 from ..core.scales import level_label
-from ..data.targets import Targets, read_patches, targets_of
-from .metrics import MetricAccumulator, constant_predictor, evaluate_store, metrics_table, oracle_predictor, train_mean_rate
+from ..store.targets import Targets, read_patches, targets_of
+from ..train.metrics import MetricAccumulator, constant_predictor, evaluate_store, metrics_table, oracle_predictor, train_mean_rate
 from ..model.losses import get_loss, list_losses
 from ..train.recipes import RECIPES
 from ..train.runs import RUN_FILE, Run, read_run

@@ -247,6 +247,12 @@ class BinToPixel:
         m = self.matrix
         return m[0, 0] * r + m[0, 1] * c + m[0, 2], m[1, 0] * r + m[1, 1] * c + m[1, 2]
 
+    def inverse(self, pxl_row, pxl_col) -> tuple[np.ndarray, np.ndarray]:
+        "Array (row, col) of the full-resolution pixels (`pxl_row`, `pxl_col`): fractional bins, the inverse of the map."
+        a = np.linalg.inv(self.matrix[:, :2])
+        r, c = np.asarray(pxl_row, float) - self.matrix[0, 2], np.asarray(pxl_col, float) - self.matrix[1, 2]
+        return a[0, 0] * r + a[0, 1] * c, a[1, 0] * r + a[1, 1] * c
+
 # %% ../../nbs/03_visium_hd.ipynb #32ee7c16
 def _open_matrix(h5_path: Path) -> h5py.File:
     h5_path = Path(h5_path)

@@ -147,6 +147,8 @@ class Loss:
     target: str                      # what it is fitted to, e.g. 'raw counts'
     model: str                       # how the reference's tables name a model trained with it: 'hdexpr' or 'baseline'
     _: KW_ONLY
+    short: str                       # how figures name a run trained with it, e.g. 'Poisson'
+    unit: str                        # what its values are, for an axis, e.g. 'Poisson NLL (no log k!)'
     bin_loss: Callable | None = None                 # (pred, target, mask) -> scalar, when the loss has no parameters
     make_module: Callable[[int], nn.Module] | None = None   # n_genes -> the module holding the loss's parameters (and computing it)
 
@@ -191,9 +193,10 @@ def get_loss(name: str) -> Loss:
     if name not in _LOSSES: raise ValueError(f'no loss named {name!r}; the losses are {", ".join(list_losses())} (--loss)')
     return _LOSSES[name]
 
-register_loss(Loss('poisson', 'log_rate', 'Poisson NLL', 'raw counts', 'hdexpr', bin_loss=poisson_nll))
-register_loss(Loss('nb', 'log_rate', 'negative binomial NLL', 'raw counts', 'hdexpr', make_module=NegBinomialNLL))
-register_loss(Loss('mse', 'zscore', 'MSE', 'z-scores', 'baseline', bin_loss=masked_mse));
+register_loss(Loss('poisson', 'log_rate', 'Poisson NLL', 'raw counts', 'hdexpr', short='Poisson', unit='Poisson NLL (no log k!)',
+                   bin_loss=poisson_nll))
+register_loss(Loss('nb', 'log_rate', 'negative binomial NLL', 'raw counts', 'hdexpr', short='NB', unit='NB NLL', make_module=NegBinomialNLL))
+register_loss(Loss('mse', 'zscore', 'MSE', 'z-scores', 'baseline', short='MSE', unit='MSE on z-scores', bin_loss=masked_mse));
 
 # %% ../../nbs/20_losses.ipynb #c67f975c
 def pool_log_rate(log_rate: torch.Tensor, factor: int) -> torch.Tensor:

@@ -27,68 +27,17 @@ from skimage.morphology import remove_small_objects
 from skimage.segmentation import expand_labels, watershed
 from tqdm.auto import tqdm
 
-from ..core.folders import atomic_path, read_marker
+from ..core.folders import atomic_path
 from ..io.image import HEImage, shrink_rgb
-from .slide import H5AD_NAME, MAPS_NAME, PREDICTION_KIND, PREDICTION_MARKER
 from ..io.visium_hd import BinToPixel
+from .folder import CELLS_NAME, H5AD_NAME, PredictionGrid, check_prediction_image, open_prediction
 
 # %% auto #0
-__all__ = ['SEGMENT_UM', 'SEED_UM', 'MIN_NUCLEUS_UM2', 'MAX_NUCLEUS_UM2', 'EXPAND_UM', 'HALO_UM', 'TILE_PX', 'CELLS_NAME',
-           'LABEL_SUFFIXES', 'GEOJSON_SUFFIXES', 'PredictionGrid', 'open_prediction', 'truth_prediction', 'Cells',
-           'bin_centre_pixels', 'check_label_image', 'cells_from_labels', 'true_cells', 'true_bin_cells',
-           'cells_from_geojson', 'hematoxylin', 'segment_nuclei', 'match_f1', 'slide_threshold', 'cells_from_he',
-           'aggregate_cells', 'write_cells_h5ad', 'check_cells_arg', 'check_cells_source', 'check_prediction_image',
-           'cells_of', 'predict_cells', 'cells_summary', 'cell_pairs', 'per_gene_pearson', 'cell_totals', 'score_cells',
-           'cluster_cells']
-
-# %% ../../nbs/74_cells.ipynb #fba60952
-@dataclass
-class PredictionGrid:
-    "The 2 µm grid of a finished prediction folder: its maps, bin→pixel affine, pixel size, and the H&E it was made from."
-    path: Path
-    maps: zarr.Group = field(repr=False)
-    bin_to_pixel: BinToPixel = field(repr=False)
-    microns_per_pixel: float
-    image: Path | None                       # the H&E as predict.json names it
-
-    @property
-    def grid_shape(self) -> tuple[int, int]: return tuple(self.maps['predicted'].shape)
-    @property
-    def genes(self) -> list[str]: return list(self.maps.attrs['genes'])
-
-def open_prediction(prediction_dir: str | Path) -> PredictionGrid:
-    "The finished prediction in `prediction_dir`, or an error saying how to finish it."
-    path = Path(prediction_dir)
-    meta = read_marker(path, marker=PREDICTION_MARKER)
-    if meta is None or meta['kind'] != PREDICTION_KIND or not meta.get('complete') or not (path / MAPS_NAME).exists():
-        raise FileNotFoundError(f'{path} holds no finished prediction (no {PREDICTION_MARKER} saying complete, or no {MAPS_NAME}); '
-                                'run hdexpr predict with --out there first, or pass the --prediction_dir it wrote')
-    maps = zarr.open_group(path / MAPS_NAME, mode='r')
-    image = meta['identity'].get('image')
-    return PredictionGrid(path, maps, BinToPixel(np.array(maps.attrs['bin_to_pixel'])), float(maps.attrs['microns_per_pixel']),
-                          Path(image[0]) if isinstance(image, list) and image else None)
-
-# %% ../../nbs/74_cells.ipynb #bc62da55
-def truth_prediction(sample_dir: str | Path, genes: list[str], out: str | Path) -> Path:
-    "A prediction folder `out` whose 2 µm maps are the true λ of synthetic sample `sample_dir` for `genes`, over its in-tissue bins."
-    from hdexpr.predict.slide import _create_maps, chunk_writer, mark_prediction, write_prediction_h5ad, _spatial_uns
-    from hdexpr.predict.grid import grid_from_spaceranger
-    from hdexpr.io.truth import read_true_rate
-    from hdexpr.predict.tiles import CHUNK_BINS
-    sample_dir, out = Path(sample_dir), Path(out)
-    image = next(sample_dir.glob('*_tissue_image.tif'))
-    grid = grid_from_spaceranger(sample_dir, image)
-    lam = read_true_rate(sample_dir, genes)
-    maps = _create_maps(out / MAPS_NAME, grid, genes, dtype='float32')
-    write = chunk_writer(maps)
-    R, C = grid.grid_shape
-    for u in range(math.ceil(R / CHUNK_BINS)):
-        for v in range(math.ceil(C / CHUNK_BINS)):
-            rs, cs = slice(u * CHUNK_BINS, (u + 1) * CHUNK_BINS), slice(v * CHUNK_BINS, (v + 1) * CHUNK_BINS)
-            write(u, v, lam[:, rs, cs] * grid.tissue[rs, cs], grid.tissue[rs, cs])
-    write_prediction_h5ad(out / H5AD_NAME, maps, grid, uns={'spatial': _spatial_uns(grid)})
-    mark_prediction(out, {'image': [str(image.resolve())], 'truth': str(sample_dir.resolve())}, complete=True)
-    return out
+__all__ = ['SEGMENT_UM', 'SEED_UM', 'MIN_NUCLEUS_UM2', 'MAX_NUCLEUS_UM2', 'EXPAND_UM', 'HALO_UM', 'TILE_PX', 'CELL_FILES',
+           'Cells', 'check_label_image', 'cells_from_labels', 'cells_from_geojson', 'hematoxylin', 'segment_nuclei',
+           'match_f1', 'slide_threshold', 'cells_from_he', 'aggregate_cells', 'write_cells_h5ad', 'CellSource',
+           'BuiltinCells', 'GeoJSONCells', 'LabelImageCells', 'cell_source', 'write_cells', 'cells_folder',
+           'predict_cells', 'cells_summary']
 
 # %% ../../nbs/74_cells.ipynb #eaefc9d0
 @dataclass
@@ -104,11 +53,7 @@ def _cell_table(ids, x, y, cell_area_um2, nucleus_area_um2) -> pd.DataFrame:
     return pd.DataFrame({'x': np.asarray(x, float), 'y': np.asarray(y, float), 'cell_area_um2': np.asarray(cell_area_um2, float),
                          'nucleus_area_um2': np.asarray(nucleus_area_um2, float)}, index=pd.Index(np.asarray(ids).astype(str), name='cell_id'))
 
-def bin_centre_pixels(grid: PredictionGrid, rows: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
-    "Full-resolution pixel (row, col) of the centres of the bins in `rows` (all columns), each (n_rows, cols)."
-    R, C = grid.grid_shape
-    rr, cc = np.meshgrid(np.arange(R)[rows], np.arange(C), indexing='ij')
-    return grid.bin_to_pixel(rr, cc)
+
 
 # %% ../../nbs/74_cells.ipynb #e38f7c8d
 def _open_labels(path: Path):
@@ -157,7 +102,7 @@ def cells_from_labels(path: str | Path, grid: PredictionGrid, image_shape: tuple
     bin_cell = np.zeros((R, C), np.int32)
     index = pd.Series(np.arange(1, len(stats) + 1, dtype=np.int32), index=stats.index)
     for r0 in range(0, R, 256):
-        py, px = bin_centre_pixels(grid, slice(r0, r0 + 256))
+        py, px = grid.bin_centres(slice(r0, r0 + 256))
         i, j = np.floor((py + 0.5) / f).astype(np.int64), np.floor((px + 0.5) / f).astype(np.int64)
         inside = (i >= 0) & (j >= 0) & (i < labels.shape[0]) & (j < labels.shape[1])
         lab = np.zeros(i.shape, np.int64)
@@ -168,30 +113,6 @@ def cells_from_labels(path: str | Path, grid: PredictionGrid, image_shape: tuple
     table = _cell_table(stats.index.map(lambda k: f'cell_{k}'), stats.sx / stats.n * f + (f - 1) / 2,
                         stats.sy / stats.n * f + (f - 1) / 2, stats.n * um2, np.nan)
     return Cells(bin_cell, table, f'label image {path.name}')
-
-# %% ../../nbs/74_cells.ipynb #462f31ef
-def true_cells(sample_dir: str | Path, *, rows: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
-    "The true nucleus and cell label images (int32, the H&E's shape; 0 none, else 1 + the generator's cell index) of a synthetic sample."
-    from hdexpr.synth.he import pixel_owner, pixel_to_tissue
-    from hdexpr.synth.tissue import PATIENTS, SynthSize, make_tissue
-    params = json.loads((Path(sample_dir) / 'truth' / 'params.json').read_text())
-    tis = make_tissue(SynthSize(**params['size']), PATIENTS[params['patient']], params['seed'])
-    H, W = params['image_shape'][:2]
-    yy, xx = np.meshgrid(np.arange(H, dtype=np.float32)[rows] + 0.5, np.arange(W, dtype=np.float32) + 0.5, indexing='ij')
-    u, v = pixel_to_tissue(tis.size, tis.patient, yy, xx)   # as render_he samples a pixel: at its centre
-    own, _ = pixel_owner(tis, u, v, tis.compartment(u, v))
-    nucleus = (own >= 0) & (tis.nucleus(own, u, v) < 1)
-    return np.where(nucleus, own + 1, 0).astype(np.int32), (own + 1).astype(np.int32)
-
-# %% ../../nbs/74_cells.ipynb #7706ca2a
-def true_bin_cells(sample_dir: str | Path) -> np.ndarray:
-    "The generator's cell (1 + its index; 0 none) owning each 2 µm bin's centre of a synthetic sample: int32 (rows, cols)."
-    from hdexpr.synth.tissue import PATIENTS, SynthSize, bin_centres_um, make_tissue
-    params = json.loads((Path(sample_dir) / 'truth' / 'params.json').read_text())
-    size = SynthSize(**params['size'])
-    tis = make_tissue(size, PATIENTS[params['patient']], params['seed'])
-    uu, vv = np.meshgrid(bin_centres_um(np.arange(size.n_rows)), bin_centres_um(np.arange(size.n_cols)), indexing='ij')
-    return (tis.owner(uu, vv) + 1).astype(np.int32)
 
 # %% ../../nbs/74_cells.ipynb #e8889391
 def _read_polygons(path: Path) -> tuple[list, list]:
@@ -228,10 +149,9 @@ def _check_polygon_coordinates(path: Path, ids, geoms, tissue: np.ndarray, bin_t
                          f'cell_id {ids[int(np.argmax(off))]}: they span {span}. Is it the segmentation of this slide? Remove those '
                          'features, or segment this H&E (--cells builtin)')
     R, C = tissue.shape
-    inv = np.linalg.inv(np.vstack([bin_to_pixel.matrix, [0, 0, 1]]))
     def on_tissue(scale: float) -> float:
         c = np.array([g.centroid.coords[0] for g in geoms]) / scale          # (x, y)
-        r, k = (inv[:2] @ np.column_stack([c[:, 1], c[:, 0], np.ones(len(c))]).T).round().astype(int)
+        r, k = (np.round(a).astype(int) for a in bin_to_pixel.inverse(c[:, 1], c[:, 0]))
         ok = (r >= 0) & (k >= 0) & (r < R) & (k < C)
         return float(tissue[r[ok], k[ok]].sum() / len(c))
     if on_tissue(1.0) >= 0.5: return
@@ -245,17 +165,16 @@ def _check_polygon_coordinates(path: Path, ids, geoms, tissue: np.ndarray, bin_t
                      f'the prediction (a segmentation of this slide: nearly all); they span {span}.' + hint)
 
 # %% ../../nbs/74_cells.ipynb #d7f972a8
-def cells_from_geojson(path: str | Path, grid: PredictionGrid, image_shape: tuple[int, int]) -> Cells:
-    "The cells of the GeoJSON polygons at `path` (full-resolution pixels) on the 2 µm bins of `grid`."
+def cells_from_geojson(path: str | Path, grid: PredictionGrid, image_shape: tuple[int, int], *, parsed: tuple | None = None) -> Cells:
+    "The cells of the GeoJSON polygons at `path` (full-resolution pixels; `parsed`: its (ids, geometries) when read already) on the 2 µm bins of `grid`."
     path = Path(path)
-    ids, geoms = _read_polygons(path)
+    ids, geoms = parsed if parsed is not None else _read_polygons(path)
     _check_polygon_coordinates(path, ids, geoms, grid.maps['in_tissue'][:], grid.bin_to_pixel, image_shape)
-    inv = np.linalg.inv(np.vstack([grid.bin_to_pixel.matrix, [0, 0, 1]]))[:2]
     bin_cell = np.zeros(grid.grid_shape, np.int32)
     for n, g in enumerate(geoms, 1):
         for part in getattr(g, 'geoms', [g]):
             x, y = np.asarray(part.exterior.coords).T
-            r, c = inv @ np.stack([y, x, np.ones_like(x)])
+            r, c = grid.bin_to_pixel.inverse(y, x)
             rr, cc = draw_polygon(r, c, shape=grid.grid_shape)
             bin_cell[rr, cc] = n
     nuclei = path.with_name('nucleus_segmentations.geojson')
@@ -321,7 +240,7 @@ def _tiles(grid: PredictionGrid, image_shape, f: int, tile_px: int):
     for r0 in range(0, R, 256):
         m = pred[r0:r0 + 256]
         if not m.any(): continue
-        py, px = bin_centre_pixels(grid, slice(r0, r0 + 256))
+        py, px = grid.bin_centres(slice(r0, r0 + 256))
         i = np.clip((py[m] + 0.5) // side, 0, hit.shape[0] - 1).astype(int)
         j = np.clip((px[m] + 0.5) // side, 0, hit.shape[1] - 1).astype(int)
         hit[i, j] = True
@@ -329,9 +248,7 @@ def _tiles(grid: PredictionGrid, image_shape, f: int, tile_px: int):
 
 def _bins_in(grid: PredictionGrid, y0, x0, h, w):
     "Bins (rows, cols) whose centre pixel lies in the window, and those pixels (py, px)."
-    inv = np.linalg.inv(np.vstack([grid.bin_to_pixel.matrix, [0, 0, 1]]))[:2]
-    corners = np.array([[y0, x0, 1], [y0 + h, x0, 1], [y0, x0 + w, 1], [y0 + h, x0 + w, 1]], float).T
-    r, c = inv @ corners
+    r, c = grid.bin_to_pixel.inverse(np.array([y0, y0 + h, y0, y0 + h], float), np.array([x0, x0, x0 + w, x0 + w], float))
     R, C = grid.grid_shape
     rr, cc = np.meshgrid(np.arange(max(0, math.floor(r.min())), min(R, math.ceil(r.max()) + 1)),
                          np.arange(max(0, math.floor(c.min())), min(C, math.ceil(c.max()) + 1)), indexing='ij')
@@ -409,8 +326,6 @@ def aggregate_cells(grid: PredictionGrid, bin_cell: np.ndarray, n_cells: int, *,
     return X, n_bins
 
 # %% ../../nbs/74_cells.ipynb #97fd016d
-CELLS_NAME = 'cells.h5ad'
-
 def write_cells_h5ad(path: str | Path, cells: Cells, X: np.ndarray, n_bins: np.ndarray, genes: list[str], *, uns: dict) -> Path:
     "Cells with ≥ 1 predicted bin × `genes` as an AnnData at `path` (float32 expected counts), written under a temporary name."
     keep = n_bins > 0
@@ -421,95 +336,103 @@ def write_cells_h5ad(path: str | Path, cells: Cells, X: np.ndarray, n_bins: np.n
     return Path(path)
 
 # %% ../../nbs/74_cells.ipynb #b7675d79
-LABEL_SUFFIXES, GEOJSON_SUFFIXES = ('.tif', '.tiff', '.npy'), ('.geojson', '.json')
+class CellSource:
+    "Where a slide's cells come from: checked against the slide before any work, then drawn on a finished prediction's grid."
+    spec: str   # what `--cells` said
 
-def check_cells_arg(cells: str | Path) -> str | Path:
-    "`cells` once it is 'builtin', an existing GeoJSON or an existing label image; else an error naming --cells."
-    if str(cells) == 'builtin': return 'builtin'
+    def settings(self) -> dict:
+        "The source's own settings, as `cells.h5ad` records them."
+        return {}
+
+    def check(self, tissue: np.ndarray, bin_to_pixel: BinToPixel, image_shape: tuple[int, int]) -> None:
+        "Refuse a source that does not fit the slide (its in-tissue bins, bin→pixel affine and H&E shape)."
+
+    def cells(self, grid: PredictionGrid, image: Path, *, progress: bool = False) -> Cells:
+        "The cells of this source on the 2 µm bins of `grid`, whose H&E is `image`."
+        raise NotImplementedError
+
+@dataclass(frozen=True)
+class BuiltinCells(CellSource):
+    "Nuclei segmented on the H&E, each grown by `expand_um` into its cell."
+    expand_um: float = EXPAND_UM
+    spec: str = 'builtin'
+    def settings(self): return {'expand_um': self.expand_um}
+    def cells(self, grid, image, *, progress=False): return cells_from_he(image, grid, expand_um=self.expand_um, progress=progress)
+
+@dataclass(frozen=True)
+class GeoJSONCells(CellSource):
+    "Cell polygons in full-resolution pixels (Space Ranger's segmented_outputs/cell_segmentations.geojson), parsed once."
+    path: Path
+    ids: list = field(repr=False)
+    geoms: list = field(repr=False)
+    @property
+    def spec(self) -> str: return str(self.path)
+    @classmethod
+    def read(cls, path: Path) -> GeoJSONCells: return cls(path, *_read_polygons(path))
+    def check(self, tissue, bin_to_pixel, image_shape): _check_polygon_coordinates(self.path, self.ids, self.geoms, tissue, bin_to_pixel, image_shape)
+    def cells(self, grid, image, *, progress=False): return cells_from_geojson(self.path, grid, HEImage(image).shape, parsed=(self.ids, self.geoms))
+
+@dataclass(frozen=True)
+class LabelImageCells(CellSource):
+    "An integer label image of the H&E (0: no cell), at full resolution or shrunk by `downsample`."
+    path: Path
+    downsample: int = 1
+    @property
+    def spec(self) -> str: return str(self.path)
+    def settings(self): return {'labels_downsample': self.downsample}
+    def check(self, tissue, bin_to_pixel, image_shape): check_label_image(self.path, image_shape, downsample=self.downsample)
+    def cells(self, grid, image, *, progress=False): return cells_from_labels(self.path, grid, HEImage(image).shape, downsample=self.downsample)
+
+CELL_FILES = {'.geojson': GeoJSONCells, '.json': GeoJSONCells, '.tif': LabelImageCells, '.tiff': LabelImageCells, '.npy': LabelImageCells}
+
+def cell_source(cells: str | Path, *, labels_downsample: int = 1, expand_um: float = EXPAND_UM) -> CellSource:
+    "The `CellSource` `--cells` names: builtin, a GeoJSON of cell polygons or a label image; an error naming the flag otherwise."
+    if not (isinstance(labels_downsample, (int, np.integer)) and not isinstance(labels_downsample, bool) and labels_downsample >= 1):
+        raise ValueError(f'--labels_downsample must be a whole number ≥ 1; got {labels_downsample!r}')
+    if not (isinstance(expand_um, (int, float)) and not isinstance(expand_um, bool) and 0 < expand_um <= 20):
+        raise ValueError(f'--expand_um must be a distance in µm in (0, 20]; got {expand_um!r}')
+    if str(cells) == 'builtin': return BuiltinCells(float(expand_um))
     p = Path(cells)
-    if p.suffix.lower() not in LABEL_SUFFIXES + GEOJSON_SUFFIXES:
+    kind = CELL_FILES.get(p.suffix.lower())
+    if kind is None:
         raise ValueError(f'--cells must be builtin, a GeoJSON of cell polygons (.geojson) or a label image (.tif, .npy); got {cells}')
     if not p.is_file(): raise FileNotFoundError(f'--cells {cells} is not an existing file')
-    return p
-
-def check_cells_source(cells: str | Path, tissue: np.ndarray, bin_to_pixel: BinToPixel, image_shape: tuple[int, int], *,
-                       labels_downsample: int = 1) -> str | Path:
-    "`cells` checked against a slide (its in-tissue bins, bin→pixel affine, H&E shape) before any work: a GeoJSON's coordinates, a label image's shape."
-    source = check_cells_arg(cells)
-    if source == 'builtin': return source
-    if source.suffix.lower() in GEOJSON_SUFFIXES: _check_polygon_coordinates(source, *_read_polygons(source), tissue, bin_to_pixel, image_shape)
-    else: check_label_image(source, image_shape, downsample=labels_downsample)
-    return source
-
-def check_prediction_image(image: Path | None, grid: PredictionGrid) -> Path:
-    "The H&E of the prediction: `image` when it is that file (same size), else the one predict.json names."
-    if image is None:
-        if grid.image is None or not grid.image.is_file():
-            raise FileNotFoundError(f'{grid.path} was predicted from {grid.image}, which is not there now; pass --image')
-        return grid.image
-    image = Path(image)
-    if not image.is_file(): raise FileNotFoundError(f'--image {image} is not an existing file')
-    if grid.image is not None and grid.image.is_file() and image.stat().st_size != grid.image.stat().st_size:
-        raise ValueError(f'--image {image} is not the H&E {grid.path} was predicted from ({grid.image}: another size); pass that one')
-    return image
+    return GeoJSONCells.read(p) if kind is GeoJSONCells else LabelImageCells(p, int(labels_downsample))
 
 # %% ../../nbs/74_cells.ipynb #b44caed5
-def cells_of(source: str | Path, grid: PredictionGrid, image: Path, *, labels_downsample: int = 1, expand_um: float = EXPAND_UM,
-             progress: bool = False) -> Cells:
-    "The `Cells` of a checked `source` ('builtin', a GeoJSON or a label image) on `grid`."
-    if source == 'builtin': return cells_from_he(image, grid, expand_um=expand_um, progress=progress)
-    shape = HEImage(image).shape
-    if Path(source).suffix.lower() in GEOJSON_SUFFIXES: return cells_from_geojson(source, grid, shape)
-    return cells_from_labels(source, grid, shape, downsample=labels_downsample)
-
-# %% ../../nbs/74_cells.ipynb #639a58d5
-def predict_cells(prediction_dir: str | Path, image: str | Path | None = None, *, cells: str = 'builtin', out: str | Path | None = None,
-                  labels_downsample: int = 1, expand_um: float = EXPAND_UM, sdata: bool = False, progress: bool = True) -> Path:
-    """Sum the 2 µm predicted rates of the prediction in `prediction_dir` over cells into `cells.h5ad`; returns its path.
-
-    Parameters
-    ----------
-    prediction_dir : str or Path
-        A finished prediction folder (`hdexpr predict --out`).
-    image : str or Path, optional
-        The full-resolution H&E the prediction was made from (default: the one its predict.json names).
-    cells : str
-        builtin (nuclei segmented on the H&E, grown into cells), a GeoJSON of cell polygons in full-resolution pixels
-        (Space Ranger's segmented_outputs/cell_segmentations.geojson), or an integer label image (.tif, .npy).
-    out : str or Path, optional
-        The AnnData to write (default: cells.h5ad in the prediction folder).
-    labels_downsample : int
-        The label image is the H&E shrunk by this whole factor (1: full resolution).
-    expand_um : float
-        builtin: grow each nucleus by this many µm into its cell (> 0).
-    sdata : bool
-        Also write prediction.sdata.zarr in the prediction folder: the H&E, the 2 and 8 µm bins and these cells as SpatialData (needs spatialdata).
-    progress : bool
-        Show a progress bar over segmented tiles.
-    """
+def write_cells(grid: PredictionGrid, source: CellSource, image: Path, *, out: Path, progress: bool = False) -> Path:
+    "The cells of `source` on the finished prediction `grid`, summed and written as `out/cells.h5ad`; returns its path."
     t0 = time.perf_counter()
-    if not (isinstance(labels_downsample, (int, np.integer)) and labels_downsample >= 1):
-        raise ValueError(f'--labels_downsample must be a whole number ≥ 1; got {labels_downsample!r}')
-    if not (isinstance(expand_um, (int, float)) and 0 < expand_um <= 20):
-        raise ValueError(f'--expand_um must be a distance in µm in (0, 20]; got {expand_um!r}')
-    if sdata:
-        from hdexpr.predict.sdata import require_spatialdata, write_sdata   # a later notebook's: it reads what this one writes
-        require_spatialdata()
-    source = check_cells_arg(cells)
-    grid = open_prediction(prediction_dir)
-    image = check_prediction_image(None if image is None else Path(image), grid)
-    out = Path(out) if out is not None else grid.path / CELLS_NAME
-    found = cells_of(source, grid, image, labels_downsample=int(labels_downsample), expand_um=float(expand_um), progress=progress)
+    found = source.cells(grid, image, progress=progress)
     X, n_bins = aggregate_cells(grid, found.bin_cell, len(found.table))
     uns = {}
     if (grid.path / H5AD_NAME).exists(): uns['spatial'] = ad.read_h5ad(grid.path / H5AD_NAME, backed='r').uns.get('spatial', {})
-    uns['hdexpr_cells'] = {'source': found.source, 'cells': str(cells), 'cells_found': len(found.table),
+    uns['hdexpr_cells'] = {'source': found.source, 'cells': source.spec, 'cells_found': len(found.table),
                            'cells_with_bins': int((n_bins > 0).sum()), 'bins_in_cells': int(n_bins.sum()),
-                           'bins_predicted': int(grid.maps['predicted'][:].sum()), 'expand_um': float(expand_um),
+                           'bins_predicted': int(grid.maps['predicted'][:].sum()), **source.settings(),
                            'seconds': round(time.perf_counter() - t0, 2)}
-    path = write_cells_h5ad(out, found, X, n_bins, grid.genes, uns=uns)
-    if sdata: write_sdata(grid.path, image, cells_h5ad=path, progress=progress)
-    return path
+    return write_cells_h5ad(Path(out) / CELLS_NAME, found, X, n_bins, grid.genes, uns=uns)
+
+def cells_folder(out: str | Path | None, grid: PredictionGrid) -> Path:
+    "The folder `cells.h5ad` goes to: `out`, or the prediction's own; a file there is refused."
+    out = grid.path if out is None else Path(out)
+    if out.exists() and not out.is_dir(): raise ValueError(f'--out {out} is a file; --out names the folder cells.h5ad is written to')
+    return out
+
+def predict_cells(prediction_dir: str | Path,        # a finished prediction folder (`hdexpr predict --out`)
+                  image: str | Path | None = None,   # the full-resolution H&E the prediction was made from (default: the one its predict.json names)
+                  *, cells: str = 'builtin',         # builtin (nuclei segmented on the H&E), a GeoJSON of cell polygons in full-resolution pixels, or an integer label image (.tif, .npy)
+                  out: str | Path | None = None,     # the folder cells.h5ad is written to (default: the prediction folder)
+                  labels_downsample: int = 1,        # the label image is the H&E shrunk by this whole factor (1: full resolution)
+                  expand_um: float = EXPAND_UM,      # builtin: grow each nucleus by this many µm into its cell (> 0)
+                  progress: bool = True) -> Path:
+    "Sum the 2 µm predicted rates of a finished prediction over cells into `cells.h5ad`; returns its path."
+    source = cell_source(cells, labels_downsample=labels_downsample, expand_um=expand_um)
+    grid = open_prediction(prediction_dir)
+    image = check_prediction_image(None if image is None else Path(image), grid)
+    out = cells_folder(out, grid)
+    source.check(grid.maps['in_tissue'][:], grid.bin_to_pixel, HEImage(image).shape)
+    return write_cells(grid, source, image, out=out, progress=progress)
 
 def cells_summary(path: str | Path) -> str:
     "One line on the cells.h5ad at `path`: cells, their source, bins covered, median area."
@@ -517,59 +440,3 @@ def cells_summary(path: str | Path) -> str:
     return (f"{path}: {s['cells_with_bins']:,} cells ({s['source']}; {s['cells_found'] - s['cells_with_bins']:,} without a predicted bin "
             f"left out) covering {s['bins_in_cells'] / max(s['bins_predicted'], 1):.0%} of the {s['bins_predicted']:,} predicted bins, "
             f"median {np.median(a.obs.cell_area_um2):.0f} µm², {a.n_vars} genes, in {s['seconds']:.1f} s")
-
-# %% ../../nbs/74_cells.ipynb #b561d6ab
-def cell_pairs(pred_bin_cell: np.ndarray, true_bin_cell: np.ndarray) -> pd.DataFrame:
-    "Each predicted cell (1-based) with the true cell owning most of its bins, and the share of its bins that owns."
-    m = (pred_bin_cell > 0) & (true_bin_cell > 0)
-    t = pd.DataFrame({'pred': pred_bin_cell[m], 'true': true_bin_cell[m]}).value_counts().rename('n').reset_index()
-    t = t.sort_values('n', ascending=False).drop_duplicates('pred')
-    t['share'] = t.n / pd.Series(pred_bin_cell[pred_bin_cell > 0]).value_counts().loc[t.pred].to_numpy()
-    return t.drop_duplicates('true').reset_index(drop=True)
-
-def per_gene_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    "Pearson r of each column of `a` with the same column of `b` (cells × genes); NaN where one is constant."
-    a, b = a - a.mean(0), b - b.mean(0)
-    with np.errstate(invalid='ignore', divide='ignore'): return (a * b).sum(0) / np.sqrt((a * a).sum(0) * (b * b).sum(0))
-
-def cell_totals(maps_2um: np.ndarray, bin_cell: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    "Sums of (genes, rows, cols) `maps_2um` over the bins of each cell of `ids` in `bin_cell`: (len(ids), genes)."
-    m = bin_cell > 0
-    A = sparse.csr_matrix((np.ones(m.sum()), (bin_cell[m] - 1, np.arange(m.sum()))), shape=(int(bin_cell.max()), m.sum()))
-    return np.asarray(A @ maps_2um[:, m].T.astype(np.float64))[np.asarray(ids) - 1]
-
-# %% ../../nbs/74_cells.ipynb #f8115b33
-def score_cells(sample_dir: str | Path, prediction_dir: str | Path, pred_bin_cell: np.ndarray, genes: list[str], *,
-                truth_bins: np.ndarray | None = None) -> pd.DataFrame:
-    "Per-gene Pearson r of predicted cell totals vs true ones over paired cells, beside the oracle, observed and constant (rows: genes)."
-    from hdexpr.io.truth import read_true_rate
-    from hdexpr.io.visium_hd import COUNTS_FILE, barcode_bins, find_binned_dir, read_counts
-    sample_dir = Path(sample_dir)
-    truth_bins = true_bin_cells(sample_dir) if truth_bins is None else truth_bins   # (`true_bin_cells`, when already made)
-    pairs = cell_pairs(pred_bin_cell, truth_bins)
-    lam = read_true_rate(sample_dir, genes)
-    true_total = cell_totals(lam, truth_bins, pairs.true)
-    pred = open_prediction(prediction_dir)
-    model = cell_totals(pred.maps['2um'][:][[pred.genes.index(g) for g in genes]], pred_bin_cell, pairs.pred)
-    oracle = cell_totals(lam, pred_bin_cell, pairs.pred)
-    counts, barcodes = read_counts(find_binned_dir(sample_dir) / COUNTS_FILE, genes)
-    rows, cols = barcode_bins(find_binned_dir(sample_dir), barcodes)
-    grid_counts = np.zeros(lam.shape, np.float32)
-    coo = counts.tocoo()
-    grid_counts[coo.col, rows[coo.row], cols[coo.row]] = coo.data
-    observed = cell_totals(grid_counts, truth_bins, pairs.true)
-    constant = cell_totals(np.ones((1,) + truth_bins.shape), pred_bin_cell, pairs.pred).repeat(len(genes), 1)
-    return pd.DataFrame({k: per_gene_pearson(v, true_total) for k, v in
-                         dict(model=model, oracle_segmentation=oracle, observed_true_cells=observed, constant=constant).items()},
-                        index=pd.Index(genes, name='gene')).assign(cells=len(pairs))
-
-# %% ../../nbs/74_cells.ipynb #8be790d8
-def cluster_cells(adata: ad.AnnData, *, n_clusters: int = 6, n_pcs: int = 8, seed: int = 0) -> ad.AnnData:
-    "`adata` with `obs['cluster']`: k-means on the PCs of normalised, log-transformed expected counts (leiden when leidenalg is installed)."
-    import scanpy as sc
-    from sklearn.cluster import KMeans
-    a = adata.copy()
-    sc.pp.normalize_total(a, target_sum=100); sc.pp.log1p(a)
-    sc.pp.pca(a, n_comps=min(n_pcs, a.n_vars - 1, a.n_obs - 1), random_state=seed)
-    a.obs['cluster'] = pd.Categorical(KMeans(n_clusters, n_init=4, random_state=seed).fit_predict(a.obsm['X_pca']).astype(str))
-    return a

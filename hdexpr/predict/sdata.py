@@ -15,17 +15,16 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .cells import PredictionGrid, check_prediction_image, open_prediction
+from .folder import SDATA_NAME, PredictionGrid, check_prediction_image, open_prediction
 from ..core.folders import atomic_dir
 from ..io.image import HEImage
 from ..core.scales import BIN_UM
 
 # %% auto #0
-__all__ = ['SDATA_NAME', 'SDATA_BINS_UM', 'IMAGE_MIN_PX', 'IMAGE_CHUNK_PX', 'require_spatialdata', 'he_image', 'bins_elements',
+__all__ = ['SDATA_BINS_UM', 'IMAGE_MIN_PX', 'IMAGE_CHUNK_PX', 'require_spatialdata', 'he_image', 'bins_elements',
            'cells_elements', 'write_sdata', 'sdata_summary']
 
 # %% ../../nbs/76_sdata.ipynb #d459148a
-SDATA_NAME = 'prediction.sdata.zarr'
 SDATA_BINS_UM = (2, 8)      # the bin sizes the store holds (Space Ranger's finest and its usual analysis size)
 IMAGE_MIN_PX = 512          # the H&E's pyramid halves until its longer side is at most this
 IMAGE_CHUNK_PX = 1024       # side of the image's zarr chunks

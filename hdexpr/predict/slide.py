@@ -5,185 +5,27 @@
 # %% ../../nbs/73_predict.ipynb #f42d28b0
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 import shutil
 import time
 from pathlib import Path
+from typing import Callable
 
-import anndata as ad
-import h5py
 import numpy as np
-import pandas as pd
 import torch
 import zarr
 
-import hdexpr
+from ..core.folders import FolderInUse, atomic_dir, claim_folder
 from ..model.encoders import DEVICES, resolve_device
-from ..core.folders import FolderInUse, atomic_dir, atomic_path, claim_folder, mark_folder, read_marker
-from ..train.runs import RUN_FILES, Run, read_run
-from ..io.image import shrink_rgb
-from .grid import SlideGrid, bin_names, grid_from_image, grid_from_spaceranger
-from ..core.scales import RESOLUTIONS_UM, SCALE_FACTORS, sum_pool
-from .tiles import CHUNK_BINS, STRIDES, TilePlan, WriteChunk, open_work_store, plan_tiles, sweep
-from ..io.visium_hd import POSITIONS_FILE, SCALEFACTORS_FILE
-from ..core.scales import BIN_UM
+from .folder import (H5AD_NAME, MAPS_NAME, PREDICTION_KIND, PREDICTION_MARKER, WORK_NAME, chunk_writer, claim_prediction,
+                                   create_maps, mark_prediction, prediction_identity, spatial_uns, write_prediction_h5ad)
+from .grid import SlideGrid, grid_from_image, grid_from_spaceranger
+from .tiles import STRIDES, TilePlan, open_work_store, plan_tiles, sweep
+from ..train.runs import read_run
 
 # %% auto #0
-__all__ = ['MAPS_NAME', 'H5AD_NAME', 'PREDICTION_KIND', 'PREDICTION_FORMAT', 'PREDICTION_MARKER', 'WORK_NAME', 'DTYPES',
-           'CHECKPOINTS', 'chunk_writer', 'write_prediction_h5ad', 'prediction_identity', 'mark_prediction',
-           'claim_prediction', 'check_predict_args', 'prediction_summary', 'predict_slide']
-
-# %% ../../nbs/73_predict.ipynb #b4d5503e
-MAPS_NAME = 'prediction.zarr'
-
-def _create_maps(path: Path, grid: SlideGrid, genes: list[str], *, dtype: str) -> zarr.Group:
-    "The output group at `path`: one (G, rows, cols) array per resolution, the in-tissue and predicted masks, the grid in the attributes."
-    root = zarr.open_group(path, mode='w')
-    R, C = grid.grid_shape
-    for res, f in zip(RESOLUTIONS_UM, SCALE_FACTORS):
-        side = CHUNK_BINS // f
-        root.create_array(f'{res}um', shape=(len(genes), math.ceil(R / f), math.ceil(C / f)),
-                          chunks=(1, side, side), shards=(len(genes), side, side),
-                          dtype=dtype, fill_value=0, dimension_names=('gene', 'array_row', 'array_col'),
-                          attributes={'bin_um': res, 'units': 'expected UMI counts per bin'})
-    for name in ('in_tissue', 'predicted'):
-        root.create_array(name, shape=(R, C), chunks=(CHUNK_BINS, CHUNK_BINS), dtype=bool, fill_value=False,
-                          dimension_names=('array_row', 'array_col'))
-    root['in_tissue'][:] = grid.tissue
-    root.attrs.update({'genes': list(genes), 'bin_um': BIN_UM, 'resolutions_um': list(RESOLUTIONS_UM), 'sample': grid.name,
-                       'microns_per_pixel': grid.microns_per_pixel, 'bin_to_pixel': grid.bin_to_pixel.matrix.tolist(),
-                       'bin_to_pixel_doc': '[pxl_row, pxl_col] of a bin centre = bin_to_pixel @ [array_row, array_col, 1]'})
-    return root
-
-# %% ../../nbs/73_predict.ipynb #91220ce6
-def chunk_writer(maps: zarr.Group) -> WriteChunk:
-    "A `write_chunk` for `sweep` that writes chunk (u, v) into `maps` at 2 µm and sum-pooled at 4, 8 and 16 µm."
-    def write(u: int, v: int, counts: np.ndarray, predicted: np.ndarray):
-        r0, c0 = u * CHUNK_BINS, v * CHUNK_BINS
-        g, h, w = counts.shape
-        fine = counts.astype(maps['2um'].dtype)
-        maps['2um'][:, r0:r0 + h, c0:c0 + w] = fine
-        maps['predicted'][r0:r0 + h, c0:c0 + w] = predicted
-        for res, f in zip(RESOLUTIONS_UM[1:], SCALE_FACTORS[1:]):
-            padded = np.zeros((g, math.ceil(h / f) * f, math.ceil(w / f) * f), np.float32)
-            padded[:, :h, :w] = fine
-            maps[f'{res}um'][:, r0 // f:r0 // f + padded.shape[1] // f, c0 // f:c0 // f + padded.shape[2] // f] = \
-                sum_pool(torch.from_numpy(padded), f).numpy()
-    return write
-
-# %% ../../nbs/73_predict.ipynb #6b3e807c
-H5AD_NAME = 'prediction.h5ad'
-
-def _spatial_uns(grid: SlideGrid) -> dict:
-    "`uns['spatial']` of the slide: its overview as hires and a smaller lowres image, the scale factors scanpy and squidpy read."
-    img, s = grid.overview, grid.overview_scale
-    f = max(1, math.ceil(max(img.shape[:2]) / 600))
-    return {grid.name: {'images': {'hires': img, 'lowres': shrink_rgb(img, f)},
-                        'scalefactors': {'tissue_hires_scalef': s, 'tissue_lowres_scalef': s / f, 'bin_size_um': BIN_UM,
-                                         'spot_diameter_fullres': grid.bin_to_pixel.bin_pixels,
-                                         'microns_per_pixel': grid.microns_per_pixel},
-                        'metadata': {'source_image_path': str(grid.image.path)}}}
-
-def _replace(group: h5py.Group, name: str, shape: tuple, dtype) -> h5py.Dataset:
-    "Swap dataset `name` for an empty one of `shape`, keeping its anndata encoding attributes."
-    attrs = dict(group[name].attrs); del group[name]
-    ds = group.create_dataset(name, shape=shape, dtype=dtype)
-    ds.attrs.update(attrs)
-    return ds
-
-# %% ../../nbs/73_predict.ipynb #72e4b99c
-def write_prediction_h5ad(path: str | Path, maps: zarr.Group, grid: SlideGrid, *, uns: dict, band_bytes: int = 1 << 27) -> Path:
-    "The predicted 2 µm bins of `maps` as an AnnData at `path` (bins × genes, float16), written under a temporary name."
-    path = Path(path)
-    genes, fine, predicted = maps.attrs['genes'], maps['2um'], maps['predicted']
-    R, C = grid.grid_shape
-    band = max(1, min(R, band_bytes // (4 * len(genes) * C)))
-    n = int(sum(predicted[r:r + band].sum() for r in range(0, R, band)))
-    for stale in path.parent.glob(f'.{path.name}.tmp-*'): stale.unlink()   # left by a killed run (`atomic_path` names)
-    obs = pd.DataFrame({'array_row': np.zeros(0, np.int32), 'array_col': np.zeros(0, np.int32)}, index=pd.Index([], dtype=str))
-    skeleton = ad.AnnData(np.zeros((0, len(genes)), np.float16), obs=obs, var=pd.DataFrame(index=pd.Index(genes, dtype=str)),
-                          obsm={'spatial': np.zeros((0, 2))}, uns=uns)
-    with atomic_path(path) as tmp:
-        skeleton.write_h5ad(tmp)
-        with h5py.File(tmp, 'r+') as f:
-            X = _replace(f, 'X', (n, len(genes)), np.float16)
-            names = _replace(f['obs'], '_index', (n,), h5py.string_dtype())
-            rows, cols = (_replace(f['obs'], k, (n,), np.int32) for k in ('array_row', 'array_col'))
-            xy = _replace(f['obsm'], 'spatial', (n, 2), np.float64)
-            at = 0
-            for r0 in range(0, R, band):
-                rr, cc = np.nonzero(predicted[r0:r0 + band])
-                if not len(rr): continue
-                values = fine[:, r0:r0 + band, :][:, rr, cc]
-                rr = rr + r0
-                py, px = grid.bin_to_pixel(rr, cc)
-                s = slice(at, at + len(rr))
-                X[s], names[s], rows[s], cols[s] = values.T.astype(np.float16), bin_names(grid, rr, cc).astype(object), rr, cc
-                xy[s] = np.column_stack([px, py])
-                at += len(rr)
-    return path
-
-# %% ../../nbs/73_predict.ipynb #a0469612
-PREDICTION_KIND = 'hdexpr.Prediction'
-PREDICTION_FORMAT = 2        # 2: the maps are built in .work/ and renamed into place when whole
-PREDICTION_MARKER = 'predict.json'
-WORK_NAME = '.work'          # the unfinished prediction: tiles.zarr (work store) and prediction.zarr (maps being filled)
-
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
-    return h.hexdigest()[:16]
-
-def _stamp(path: Path) -> list:
-    st = path.stat()
-    return [str(path.resolve()), st.st_size, st.st_mtime_ns]
-
-def prediction_identity(run: Run, grid: SlideGrid, params: dict, *, encoder_weights: str | Path | None = None) -> dict:
-    "What a prediction is of: the run's files (digests), the encoder weights, the image and Space Ranger files (size, mtime), the parameters."
-    model = {'encoder': run.config.encoder, 'files': {f: _digest(run.path / f) for f in RUN_FILES} | {'checkpoint': _digest(run.checkpoint)},
-             'encoder_weights': None if encoder_weights is None else _stamp(Path(encoder_weights))}
-    sr = None if grid.binned_dir is None else [_stamp(grid.binned_dir / f) for f in (POSITIONS_FILE, SCALEFACTORS_FILE)]
-    return {'model': model, 'image': _stamp(grid.image.path), 'spaceranger': sr, 'params': params}
-
-# %% ../../nbs/73_predict.ipynb #6aacab1c
-def _blocks_done(out: Path) -> int | None:
-    "Blocks decoded in the unfinished prediction in `out`: 0 when nothing was predicted yet, None when the maps are already whole or it cannot be told."
-    if (out / MAPS_NAME).exists(): return None
-    store = out / WORK_NAME / 'tiles.zarr'
-    if not (store / 'zarr.json').exists(): return 0               # no work store (it is built whole): nothing decoded
-    try: return int(zarr.open_array(store / 'block_done', mode='r')[:].sum())
-    except Exception: return None
-
-def mark_prediction(out: Path, identity: dict, *, complete: bool, **extra) -> dict:
-    "Write `predict.json` of `out` (atomically): the identity, the format, the hdexpr version, `complete` and `extra`."
-    return mark_folder(out, PREDICTION_KIND, identity, marker=PREDICTION_MARKER, format=PREDICTION_FORMAT,
-                       hdexpr=hdexpr.__version__, complete=complete, **extra)
-
-def _empty(folder: Path):
-    for p in folder.iterdir():
-        if p.is_dir() and not p.is_symlink(): shutil.rmtree(p)
-        else: p.unlink()
-
-def claim_prediction(out: str | Path, identity: dict, *, overwrite: bool = False) -> dict | None:
-    """Claim folder `out` for the prediction `identity`: its marker to resume from, or None to start afresh (in an emptied folder).
-
-    Refuses (`FolderInUse`) a folder of other files, and a prediction of other inputs with blocks done unless `overwrite`."""
-    out = Path(out)
-    meta = read_marker(out, marker=PREDICTION_MARKER)
-    if meta is not None and meta['kind'] == PREDICTION_KIND and not meta.get('complete') and meta.get('format') != PREDICTION_FORMAT:
-        if not overwrite:                                     # format 1 wrote prediction.zarr first: its zeros would pass for whole
-            raise FolderInUse(f"{out} holds an unfinished prediction of an older hdexpr (format {meta.get('format')}; this one "
-                              f"writes {PREDICTION_FORMAT}), which cannot be resumed; choose another folder, or pass --overwrite "
-                              "to start it again")
-        _empty(out); return None
-    stub = meta is not None and meta['kind'] == PREDICTION_KIND and not meta.get('complete') and _blocks_done(out) == 0
-    meta = claim_folder(out, PREDICTION_KIND, identity, overwrite=overwrite or stub, marker=PREDICTION_MARKER,
-                        what='prediction', flag='--overwrite')
-    if meta is None and out.exists(): _empty(out)            # empty already, or a prediction we may replace
-    return meta
+__all__ = ['DTYPES', 'CHECKPOINTS', 'check_predict_args', 'predict_slide']
 
 # %% ../../nbs/73_predict.ipynb #e530cb08
 DTYPES = ('float16', 'float32')
@@ -216,47 +58,13 @@ def check_predict_args(*, image, spaceranger, microns_per_pixel, stride, block_t
     try: return resolve_device(device)
     except ValueError: raise ValueError(f'--device {device} was asked for, but CUDA is not available here; use --device auto or cpu') from None
 
-# %% ../../nbs/73_predict.ipynb #07edef4d
-def _size(n: int) -> str:
-    for unit in ('B', 'kB', 'MB', 'GB'):
-        if n < 1000 or unit == 'GB': return f'{n:.0f} {unit}' if unit == 'B' else f'{n:.1f} {unit}'
-        n /= 1000
-
-def _disk(path: Path) -> tuple[int, int]:
-    "Bytes and files of `path` (a file, or a folder and everything in it)."
-    if path.is_file(): return path.stat().st_size, 1
-    files = [p for p in path.rglob('*') if p.is_file()]
-    return sum(p.stat().st_size for p in files), len(files)
-
-def prediction_summary(out: str | Path) -> str:
-    "One paragraph on the finished prediction in `out`: bins predicted, genes, tiles, time, the tissue check, the files and their sizes."
-    out = Path(out)
-    meta = read_marker(out, marker=PREDICTION_MARKER)
-    if meta is None or meta['kind'] != PREDICTION_KIND or not meta.get('complete'):
-        raise ValueError(f'{out} holds no finished prediction (its {PREDICTION_MARKER} is missing or says complete: false); '
-                         'run hdexpr predict with the same --out to finish it')
-    s = meta['summary']
-    text = (f"{s['library_id']}: {s['bins']:,} bins of {BIN_UM} µm predicted ({s['bins'] / max(s['in_tissue_bins'], 1):.0%} of "
-            f"{s['in_tissue_bins']:,} in tissue, {s['bins'] * BIN_UM ** 2 / 1e6:.2f} mm²) for {s['genes']} genes, from {s['tiles']:,} "
-            f"tiles in {s['blocks']:,} block{'s' * (s['blocks'] != 1)} (stride {s['stride']}), in {s['seconds']:.1f} s")
-    if s['blocks_resumed']: text += f" ({s['blocks_resumed']} of the blocks were done by an earlier, interrupted run)"
-    if s.get('tissue_overlap'):
-        o = s['tissue_overlap']
-        text += (f". Tissue seen in the H&E covers {o['on_tissue']:.1%} of Space Ranger's in-tissue bins"
-                 + (f" and {o['on_glass']:.1%} of its bins off tissue" if o['glass_bins'] else ''))
-    files = []
-    for name in (H5AD_NAME, MAPS_NAME, PREDICTION_MARKER):
-        n, k = _disk(out / name)
-        files.append(f'{out / name} ({_size(n)}' + (f' in {k} files)' if k > 1 else ')'))
-    return text + '. Wrote ' + ', '.join(files) + '.'
-
 # %% ../../nbs/73_predict.ipynb #e871a025
 def _work_folder(path: Path, plan: TilePlan, grid: SlideGrid, genes: list[str], *, dtype: str) -> tuple[zarr.Group, zarr.Group]:
     "The work store and the maps of the unfinished prediction in work folder `path`: built whole when absent, else reopened."
     if not ((path / 'tiles.zarr' / 'zarr.json').exists() and (path / MAPS_NAME / 'zarr.json').exists()):
         with atomic_dir(path) as tmp:
             open_work_store(tmp / 'tiles.zarr', plan, len(genes))
-            _create_maps(tmp / MAPS_NAME, grid, genes, dtype=dtype)
+            create_maps(tmp / MAPS_NAME, grid, genes, dtype=dtype)
     return zarr.open_group(path / 'tiles.zarr', mode='r+'), zarr.open_group(path / MAPS_NAME, mode='r+')
 
 def _finished(out: Path, identity: dict) -> bool:
@@ -273,7 +81,7 @@ def predict_slide(model_dir: str | Path, image: str | Path, *, out: str | Path, 
                   microns_per_pixel: float | None = None, stride: int = 64, block_tiles: int = 4, min_tissue: float = 0.0,
                   tissue_saturation: float | None = None, checkpoint: str = 'best', encoder_weights: str | Path | None = None,
                   dtype: str = 'float16', batch_size: int = 16, device: str = 'auto', library_id: str | None = None,
-                  overwrite: bool = False, cells: str | None = None, sdata: bool = False, progress: bool = True) -> Path:
+                  overwrite: bool = False, progress: bool = True, before_predicting: Callable[[SlideGrid], None] | None = None) -> Path:
     """Predict 2 µm expected counts of the run in `model_dir` over the tissue of H&E `image` into folder `out`; returns `out`.
 
     Parameters
@@ -310,39 +118,30 @@ def predict_slide(model_dir: str | Path, image: str | Path, *, out: str | Path, 
         The slide's name in the AnnData's `uns['spatial']` (default: the Space Ranger sample folder's, or the image's stem).
     overwrite : bool
         Replace a prediction of other inputs in `out` instead of refusing it.
-    cells : str, optional
-        Also sum the prediction over cells into `out/cells.h5ad` (`hdexpr.predict.cells`): builtin (nuclei segmented on the H&E),
-        a GeoJSON of cell polygons in full-resolution pixels, or an integer label image (.tif, .npy).
-    sdata : bool
-        Also write `out/prediction.sdata.zarr` (`hdexpr.predict.sdata`): the H&E, the 2 and 8 µm bins and the cells as SpatialData (needs spatialdata).
     progress : bool
         Show a progress bar over tiles.
+    before_predicting : callable, optional
+        A last check of the slide's grid, run once it is read and before anything is predicted or written (what follows the
+        prediction checks its own inputs with it, e.g. cell polygons against the tissue).
     """
     t0, out = time.perf_counter(), Path(out)
     device = check_predict_args(image=image, spaceranger=spaceranger, microns_per_pixel=microns_per_pixel, stride=stride,
                                 block_tiles=block_tiles, min_tissue=min_tissue, tissue_saturation=tissue_saturation,
                                 checkpoint=checkpoint, encoder_weights=encoder_weights, dtype=dtype, batch_size=batch_size,
                                 device=device, library_id=library_id)
-    if cells is not None:
-        from hdexpr.predict.cells import check_cells_arg, check_cells_source   # later notebooks': they read what this one writes
-        check_cells_arg(cells)
-    if sdata:
-        from hdexpr.predict.sdata import require_spatialdata
-        require_spatialdata()
     claim_folder(out, PREDICTION_KIND, {}, overwrite=True, marker=PREDICTION_MARKER, what='prediction')   # refuses only a foreign folder
     run = read_run(model_dir, checkpoint=checkpoint, device=device)
     mpp = None if microns_per_pixel is None else float(microns_per_pixel)
     sat = None if tissue_saturation is None else float(tissue_saturation)
     grid = (grid_from_spaceranger(spaceranger, image, microns_per_pixel=mpp, tissue_saturation=sat, name=library_id)
             if spaceranger is not None else grid_from_image(image, microns_per_pixel=mpp, tissue_saturation=sat, name=library_id))
-    if cells is not None: check_cells_source(cells, grid.tissue, grid.bin_to_pixel, grid.image.shape)   # a GeoJSON's coordinates
+    if before_predicting is not None: before_predicting(grid)
     plan = plan_tiles(grid.tissue, stride=int(stride), block_tiles=int(block_tiles), min_tissue=float(min_tissue))
     params = dict(stride=int(stride), block_tiles=int(block_tiles), min_tissue=float(min_tissue), checkpoint=checkpoint, dtype=dtype,
                   microns_per_pixel=grid.microns_per_pixel, tissue_saturation=sat, library_id=grid.name)
     identity = prediction_identity(run, grid, params, encoder_weights=encoder_weights)
     if _finished(out, identity):
         shutil.rmtree(out / WORK_NAME, ignore_errors=True)
-        _after(out, image, cells, sdata, progress)
         return out
     encoder = run.encoder(weights=encoder_weights, device=device)   # the last input check: then the folder is claimed
     meta = claim_prediction(out, identity, overwrite=overwrite)
@@ -355,7 +154,7 @@ def predict_slide(model_dir: str | Path, image: str | Path, *, out: str | Path, 
         sweep(plan, work, run, encoder, grid, chunk_writer(maps), batch_size=int(batch_size), progress=progress)
         (out / WORK_NAME / MAPS_NAME).rename(out / MAPS_NAME)   # every chunk written: the maps are whole
     maps = zarr.open_group(out / MAPS_NAME, mode='r')
-    uns = {'spatial': _spatial_uns(grid),
+    uns = {'spatial': spatial_uns(grid),
            'hdexpr_predict': {'model_dir': str(run.path.resolve()), 'encoder': run.config.encoder, 'epoch': run.epoch,
                               **{k: v for k, v in params.items() if v is not None}}}
     write_prediction_h5ad(out / H5AD_NAME, maps, grid, uns=uns)
@@ -364,15 +163,4 @@ def predict_slide(model_dir: str | Path, image: str | Path, *, out: str | Path, 
                    seconds=round(time.perf_counter() - t0, 2), tissue_overlap=grid.tissue_overlap)
     mark_prediction(out, identity, complete=True, summary=summary)
     for p in [out / WORK_NAME, *out.glob(f'.{WORK_NAME}.*-*')]: shutil.rmtree(p, ignore_errors=True)   # and what a kill left aside
-    _after(out, image, cells, sdata, progress)
     return out
-
-def _after(out: Path, image, cells, sdata: bool, progress: bool):
-    "What a finished prediction is followed by: its cells (`cells`), its SpatialData store (`sdata`)."
-    if cells is not None:
-        from hdexpr.predict.cells import predict_cells
-        predict_cells(out, image, cells=cells, progress=progress)
-    if sdata:
-        from hdexpr.predict.cells import CELLS_NAME
-        from hdexpr.predict.sdata import write_sdata
-        write_sdata(out, image, cells_h5ad=out / CELLS_NAME if cells is not None else None, progress=progress)

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from ..model.encoders import TokenGridEncoder
 from ..core.folders import atomic_dir
-from ..data.patches import HIRES_PX, PATCH_BINS, crop_patch_image
+from ..store.patches import HIRES_PX, PATCH_BINS, crop_patch_image
 from ..train.runs import Run
 from .grid import SlideGrid
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from dataclasses import asdict
 import sys
 import tempfile
 import time
@@ -21,17 +22,16 @@ from jupyter_client.manager import AsyncKernelManager
 import hdexpr
 from ..evaluate.figures import MOSAIC_GENES
 from ..core.folders import claim_folder, mark_folder
-from ..data.patches import PatchStore
+from ..store.patches import PatchStore
 from ..io.manifest import read_manifest
-from ..data.prepare import prepare
+from ..store.prepare import prepare
 from ..synth.study import make_study
-from ..train.runs import TrainConfig
+from ..train.recipes import RECIPES, smoke
 
 # %% auto #0
-__all__ = ['STUDY_TAG', 'STUDY_LOSSES', 'STUDY_DECODER', 'STUDY_CONFIG', 'STUDY_LRS', 'SWEEP_STEPS', 'STUDY_FLAG_DEFAULTS',
-           'REFERENCE_CONFIG', 'QUICK_CONFIG', 'QUICK_STUDY', 'RESULTS_KIND', 'RESULTS_FILE', 'notebooks_dir',
-           'study_cells', 'NotebookFailed', 'IPCKernelManager', 'run_notebook', 'study_folds', 'results_identity',
-           'claim_results', 'results_summary', 'reproduce']
+__all__ = ['STUDY_TAG', 'STUDY_LOSSES', 'RESULTS_KIND', 'RESULTS_FILE', 'notebooks_dir', 'study_cells', 'NotebookFailed',
+           'IPCKernelManager', 'run_notebook', 'study_folds', 'results_identity', 'claim_results', 'results_summary',
+           'reproduce']
 
 # %% ../../nbs/90_reproduce.ipynb #b97be42d
 def notebooks_dir() -> Path:
@@ -110,15 +110,6 @@ def study_folds(patients: Sequence[str], *, train_patients: Sequence[str], test_
 
 # %% ../../nbs/90_reproduce.ipynb #b6c9de76
 STUDY_LOSSES = ('poisson', 'mse')
-STUDY_DECODER = {'hidden_dim': 128, 'n_heads': 4, 'image_branch': True}
-STUDY_CONFIG = {'accumulate': 1, 'schedule': 'cosine', 'epochs': 60, 'patience': 15, 'precision': 'bf16', 'decoder': STUDY_DECODER}
-STUDY_LRS = (5e-4, 2e-3)
-SWEEP_STEPS = 140
-STUDY_FLAG_DEFAULTS = {**STUDY_CONFIG, 'lr': f"chosen on the validation split among {' '.join(f'{lr:g}' for lr in STUDY_LRS)}"}   # what --help shows
-REFERENCE_CONFIG = {'precision': 'bf16', 'decoder': STUDY_DECODER}   # TrainConfig's defaults are the reference recipe
-QUICK_CONFIG = {'encoder': 'tiny-random', 'epochs': 1, 'batch_size': 4, 'accumulate': 1, 'lr': 3e-3, 'precision': 'fp32',
-                'decoder': {'hidden_dim': 32, 'n_heads': 2, 'gnn_heads': 2, 'up_dims': [16, 8, 8]}}
-QUICK_STUDY = {'lrs': (1e-3, 3e-3), 'sweep_steps': 4, 'reference': {**QUICK_CONFIG, 'lr': 1e-3, 'accumulate': 2}}
 
 def _study_manifest(out: Path, data_dir, *, size: str, seed: int) -> Path:
     "The manifest of `data_dir`, or of the synthetic study of `size` in `<out>/data` (generated when absent)."
@@ -134,7 +125,7 @@ RESULTS_KIND, RESULTS_FILE = 'hdexpr.Reproduction', 'reproduce.json'
 
 def results_identity(data_dir, *, size: str, seed: int, train_patients: Sequence[str], test_patient: str, n_genes: int,
                      loocv: bool, losses: Sequence[str], config: dict) -> dict:
-    "What a results folder holds the study of: data (a folder, or the synthetic study's size and seed), folds, genes, losses, config."
+    "What a results folder holds the study of: data (a folder, or the synthetic study's size and seed), folds, genes, losses, the training (`config`)."
     data = {'data_dir': str(Path(data_dir).resolve())} if data_dir else {'synthetic': {'size': size, 'seed': seed}}
     return {**data, 'train_patients': list(train_patients), 'test_patient': test_patient, 'loocv': loocv, 'n_genes': n_genes,
             'losses': list(losses), 'config': config}
@@ -166,9 +157,9 @@ def _figure_genes(store: PatchStore, wanted: Sequence[str], *, n_fallback: int =
 
 # %% ../../nbs/90_reproduce.ipynb #8078d2c9
 def reproduce(out: str | Path,                                   # the results folder (a rerun continues what finished there)
-              *, data_dir: str | Path | None = None,            # a folder with manifest.csv (default: the synthetic study, made in <out>/data)
+              *, data_dir: str | Path | None = None,            # a study: a folder with manifest.csv (default: the synthetic study, made in <out>/data)
               size: str = 'default',                            # synthetic study size without --data_dir: tiny, default or full
-              seed: int = 0,                                    # seed of the synthetic study
+              study_seed: int = 0,                              # the seed of the synthetic study
               train_patients: Sequence[str] = ('P1', 'P2'),     # the patients of the main fold's training split
               test_patient: str = 'P5',                         # the main fold's held-out patient
               n_genes: int = 50,                                # genes modelled, chosen on each fold's training patients
@@ -178,21 +169,21 @@ def reproduce(out: str | Path,                                   # the results f
               quick: bool = False,                              # the tiny study, tiny encoder, one epoch: a smoke test of the chain
               reference: bool = True,                           # also train each loss with the reference study's recipe
               overwrite: bool = False,                          # replace results of other data or settings in `out`
-              config: dict | None = None) -> Path:              # TrainConfig fields of the headline runs, over STUDY_CONFIG (an lr: no sweep)
+              config: dict | None = None) -> Path:              # TrainConfig settings over both recipes' (an lr: no choice of it)
     "Run the whole study into one results folder: data, patches, then the sparsity, training, evaluation and figures notebooks."
     if quick: size = 'tiny'
-    study = {'lrs': None if 'lr' in (config or {}) else STUDY_LRS, 'sweep_steps': SWEEP_STEPS, 'reference': REFERENCE_CONFIG,
-             **(QUICK_STUDY if quick else {})}
-    if not reference: study['reference'] = None
-    config = {**STUDY_CONFIG, **(QUICK_CONFIG if quick else {}), **(config or {})}
-    for loss in losses:   # every config is checked before any work
-        TrainConfig.from_dict({**config, 'loss': loss}, source='reproduce: the training config')
-        if study['reference'] is not None: TrainConfig.from_dict({**study['reference'], 'loss': loss}, source='reproduce: the reference config')
+    config = dict(config or {})
+    recipes = [RECIPES['study']] + ([RECIPES['reference']] if reference else [])
+    for loss in losses:   # every setting is checked before any work
+        for r in recipes: (smoke(r) if quick else r).train_config(**config, loss=loss)
     out = Path(out).resolve()
-    identity = results_identity(data_dir, size=size, seed=seed, train_patients=train_patients, test_patient=test_patient,
-                                n_genes=n_genes, loocv=loocv, losses=losses, config={**config, **study})
+    training = {r.name: {**asdict((smoke(r) if quick else r).train_config(**config)), 'lrs': list((smoke(r) if quick else r).lrs)}
+                for r in recipes}
+    for t in training.values(): t.pop('loss'); t.pop('store')
+    identity = results_identity(data_dir, size=size, seed=study_seed, train_patients=train_patients, test_patient=test_patient,
+                                n_genes=n_genes, loocv=loocv, losses=losses, config=training)
     claim_results(out, identity, overwrite=overwrite)
-    manifest = _study_manifest(out, data_dir, size=size, seed=seed)
+    manifest = _study_manifest(out, data_dir, size=size, seed=study_seed)
     folds = study_folds(read_manifest(manifest).patient, train_patients=train_patients, test_patient=test_patient, loocv=loocv)
     stores = {test: prepare(manifest, out / 'patches' / f'test_{test}', train_patients=train, test_patient=test, n_genes=n_genes)
               for train, test in folds}
@@ -202,12 +193,10 @@ def reproduce(out: str | Path,                                   # the results f
                  inputs=[stores[main].path / 'provenance.json'])
     runs = {}
     for test, store in stores.items():
-        run_notebook(nbs / '52_train.ipynb', out, dict(store_path=str(store.path), runs_dir=str(out / 'runs'),
-                                                       losses=list(losses), config=config,
-                                                       **{k: list(v) if isinstance(v, tuple) else v for k, v in study.items()}),
-                     name=f'52_train_{test}.ipynb', inputs=[store.path / 'provenance.json'])
-        runs[test] = {loss: str(out / 'runs' / f'{loss}_{test}') for loss in losses}
-        if study['reference'] is not None: runs[test] |= {f'{loss}_reference': str(out / 'runs' / f'{loss}_{test}_reference') for loss in losses}
+        run_notebook(nbs / '53_recipes.ipynb', out, dict(store_path=str(store.path), runs_dir=str(out / 'runs'), losses=list(losses),
+                                                         recipes=[r.name for r in recipes], config=config, quick=quick),
+                     name=f'53_recipes_{test}.ipynb', inputs=[store.path / 'provenance.json'])
+        runs[test] = {f'{loss}{r.suffix}': str(out / 'runs' / f'{loss}_{test}{r.suffix}') for r in recipes for loss in losses}
     checkpoints = [Path(r) / 'checkpoints' / 'best.pt' for fold in runs.values() for r in fold.values()]
     run_notebook(nbs / '60_evaluate.ipynb', out, dict(runs=runs, out_dir=str(out)), inputs=checkpoints)
     run_notebook(nbs / '62_figures.ipynb', out, dict(runs={loss: runs[main][loss] for loss in losses}, genes=genes, out_dir=str(out)),

@@ -24,16 +24,15 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from .distributed import Dist, close_distributed, init_distributed
-from ..data.embeddings import EmbeddingCache, build_embedding_cache
+from ..store.embeddings import EmbeddingCache, build_embedding_cache
 from ..model.encoders import autocast_dtype, get_encoder_spec, maybe_autocast, resolve_weights
 from ..core.folders import atomic_dir, atomic_path, write_atomic
 from ..model.losses import GradNorm, get_loss
-from ..evaluate.metrics import MetricAccumulator
+from .metrics import MetricAccumulator
 from ..model.decoder import compile_decoder
-from ..data.patches import N_VIEWS, PatchStore
-from ..data.targets import read_patches
+from ..store.patches import N_VIEWS, PatchStore
 from .runs import TrainConfig, build_model, load_checkpoint, open_run, save_checkpoint
-from ..data.targets import Targets, read_patches, targets_of
+from ..store.targets import Targets, read_patches, targets_of
 
 # %% auto #0
 __all__ = ['COSINE_FLOOR', 'LOADER_WORKERS', 'split_patches', 'epoch_batches', 'run_levels', 'step_budget', 'lr_factor',

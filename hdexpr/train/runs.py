@@ -13,17 +13,17 @@ from pathlib import Path
 
 import torch
 
-from ..data.embeddings import EmbeddingCache, build_embedding_cache
+from ..store.embeddings import EmbeddingCache, build_embedding_cache
 from ..model.encoders import DEFAULT_ENCODER, DEVICES, PRECISIONS, TokenGridEncoder, get_encoder_spec, load_encoder, resolve_device
 from ..core.folders import atomic_path, claim_folder, mark_folder, read_marker, write_atomic
 from ..model.losses import Loss, get_loss, list_losses
 from ..model.decoder import DecoderConfig, Hist2STDecoder
-from ..data.patches import PatchStore
+from ..store.patches import PatchStore
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'STUDY_DECODER', 'CHECKPOINT_FORMAT', 'RUN_KIND', 'RUN_FILE', 'RESUMABLE_CHANGES', 'RUN_FILES',
-           'TrainConfig', 'build_model', 'save_checkpoint', 'load_checkpoint', 'run_identity', 'open_run', 'Run',
-           'read_run']
+__all__ = ['SCHEDULES', 'STUDY_DECODER', 'CONFIG_GROUPS', 'CHECKPOINT_FORMAT', 'RUN_KIND', 'RUN_FILE', 'RESUMABLE_CHANGES',
+           'RUN_FILES', 'TrainConfig', 'build_model', 'save_checkpoint', 'load_checkpoint', 'run_identity', 'open_run',
+           'Run', 'read_run']
 
 # %% ../../nbs/51_runs.ipynb #f981efd4
 SCHEDULES = ('constant', 'cosine')
@@ -81,6 +81,14 @@ class TrainConfig:
         unknown = sorted(set(d) - set(known))
         if unknown: raise ValueError(f'{source}: unknown TrainConfig key(s) {unknown}; known keys: {known}')
         return cls(**d)
+
+
+CONFIG_GROUPS = {   # how `hdexpr train --help` groups the fields
+    'data': ('store', 'val_fraction', 'augment', 'seed'),
+    'model': ('loss', 'encoder', 'encoder_weights', 'decoder', 'multiscale', 'use_gradnorm'),
+    'optimisation': ('epochs', 'max_steps', 'batch_size', 'accumulate', 'lr', 'weight_decay', 'warmup_epochs', 'schedule', 'patience',
+                     'grad_clip'),
+    'hardware': ('device', 'precision', 'compile')}
 
 # %% ../../nbs/51_runs.ipynb #15a79265
 def build_model(cfg: TrainConfig, *, in_dim: int, stats: dict) -> tuple[Hist2STDecoder, torch.nn.Module | None]:

@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from fastcore.basics import patch
 
-from ..core.scales import BIN_LEVELS, bin_levels, level_label, pool_mask, sum_pool
-from ..data.patches import PATCH_BINS
-from ..data.targets import Targets, read_patches, targets_of
+from ..core.scales import BIN_LEVELS, level_label, pool_mask, sum_pool
+from ..store.patches import PATCH_BINS
+from ..store.targets import Targets, targets_of
 from ..model.losses import _check_shapes, in_tissue
 
 # %% auto #0
