@@ -19,7 +19,7 @@ reproduce: venv
 	$(BIN)/hdexpr reproduce --out $(OUT)
 
 test: venv
-	$(BIN)/python -m pytest tests -p no:cacheprovider -ra
+	$(BIN)/python -m pytest tests -p no:cacheprovider -ra --durations=15
 
 # The docs site from the same notebooks, without Quarto: Sphinx + myst-nb into _docs/ (docs/build.py)
 docs: venv

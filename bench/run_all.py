@@ -14,6 +14,7 @@ busy machine; a benchmark that cannot run here says why instead of a number.
 | prepare | streamed vs naive (scanpy) reading of the counts, with each one's peak RSS, and the whole `prepare` (`bench/prepare_full.py`) |
 | predict | whole-slide prediction, seconds per mm² of tissue (`bench/predict_slide.py`, when `hdexpr.predict.slide` exists) |
 | ddp | 1 vs 2 DDP processes (CPU, gloo): seconds per epoch and the largest weight difference after the same run |
+| study | one training step of the study's model in fp32 vs bf16 vs the chosen precision (`bench/study_cost.py`, which also times `reproduce`'s stages) |
 
 `--quick` (about 3 minutes on 2 busy CPU cores) uses the tiny synthetic study everywhere, fewer
 repetitions and no compilation (`--compile` puts it back: a minute or two per compiled model
@@ -32,7 +33,9 @@ sys.path.insert(0, str(BENCH))
 
 import torch
 
-NAMES = ('embedding', 'cache', 'decoder', 'prepare', 'predict', 'ddp')
+import study_cost
+
+NAMES = ('embedding', 'cache', 'decoder', 'prepare', 'predict', 'ddp', 'study')
 
 
 def cuda_sync():
@@ -344,6 +347,9 @@ def markdown(report: dict) -> str:
                   f"{same['max_weight_diff']:.2e}, largest logged-loss difference {same['max_loss_diff']:.2e}; 2 × 1 vs 1 × 2 "
                   f"(other thread counts, so other float summation orders) {cores['max_weight_diff']:.2e} and {cores['max_loss_diff']:.2e}.",
                   '', g['note'], '']
+    # study
+    t = r.get('study', {})
+    lines += [status(t), ''] if status(t) else [study_cost.markdown({'step': t})]
     return '\n'.join(lines)
 
 
@@ -371,7 +377,8 @@ def main():
                        'cuda': torch.cuda.get_device_name() if torch.cuda.is_available() else 'not available',
                        'threads': a.threads, 'load_before': os.getloadavg()[0], 'work': str(work)}}
     sections = {'embedding': bench_embedding, 'cache': bench_cache, 'decoder': bench_decoder, 'prepare': bench_prepare_section,
-                'predict': bench_predict_section, 'ddp': bench_ddp}
+                'predict': bench_predict_section, 'ddp': bench_ddp,
+                'study': lambda a, work: study_cost.step_times(work, reps=2 if a.quick else 5)}
     start = time.perf_counter()
     try:
         for name in a.only:

@@ -139,6 +139,9 @@ def _call(cmd: Command, args: dict):
     if cmd.config:
         fields = {f.name for f in dataclasses.fields(_resolve(cmd.config))}
         kwargs['config'] = {k: v for k, v in args.items() if k in fields and k not in params and v is not None}
+    if 'torch' in sys.modules:   # a command that computes: torch's threads from the cores this process may use
+        from hdexpr.train.distributed import use_cpu_threads
+        use_cpu_threads()
     return fn(**kwargs)
 
 # %% ../nbs/99_cli.ipynb #1fe62c0a

@@ -1,7 +1,7 @@
 """The docs site (`make docs`): built from the notebooks, then opened page by page in headless Chromium.
 
-The build (docs/build.py) runs here, so `make test` checks it on its own; thanks to myst-nb's
-execution cache it takes seconds when `make docs` ran before on the same notebooks. The browser
+The build (docs/build.py, once per session: tests/conftest.py) is where the notebooks are executed;
+thanks to myst-nb's execution cache it takes seconds when `make docs` ran before on the same notebooks. The browser
 part needs the Debian package `chromium` and is skipped without it. Screenshots of every page go
 to _docs_screens/.
 """
@@ -9,7 +9,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -48,8 +47,8 @@ PAGES = _pages()
 
 
 @pytest.fixture(scope='module')
-def site():
-    r = subprocess.run([sys.executable, str(ROOT / 'docs' / 'build.py')], cwd=ROOT, capture_output=True, text=True)
+def site(site_build):
+    r, _ = site_build
     assert r.returncode == 0, f'docs build failed (exit {r.returncode}):\n{r.stdout[-4000:]}\n{r.stderr[-8000:]}'
     assert not (ROOT / 'jupyter_execute').exists(), 'the docs build left jupyter_execute/ in the checkout'
     return get_config().doc_path

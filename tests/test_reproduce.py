@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 HDEXPR = Path(sys.executable).parent / 'hdexpr'
-TABLES = ['gene_structure', 'loss_by_resolution', 'per_gene', 'sparsity', 'summary']
+TABLES = ['gene_structure', 'loss_by_resolution', 'per_gene', 'sparsity', 'summary', 'timings']
 
 
 def hdexpr(*args):

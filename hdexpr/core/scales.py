@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['BIN_UM', 'RESOLUTIONS_UM', 'SCALE_FACTORS', 'SPOT_LEVEL', 'BIN_LEVELS', 'level_name', 'bin_levels', 'level_label',
-           'sum_pool', 'pool_mask']
+           'sum_pool', 'pool_mask', 'sum_pyramid']
 
 # %% ../../nbs/01_scales.ipynb #ef62a549
 BIN_UM = 2                       # side of a Visium HD bin in µm: the resolution everything in hdexpr is counted in
@@ -50,3 +50,14 @@ def pool_mask(mask: torch.Tensor, factor: int, *, min_fraction: float = 1.0) -> 
 
     Shapes: mask (..., H, W) bool → (..., H / factor, W / factor) bool"""
     return sum_pool(mask.float(), factor) >= min_fraction * factor * factor - 1e-6
+
+# %% ../../nbs/01_scales.ipynb #46834b6a
+def sum_pyramid(x: torch.Tensor, factors) -> dict[int, torch.Tensor]:
+    """`sum_pool(x, f)` for each of `factors` (and 1: `x`), each pooled from the coarsest level already pooled that `f` is a multiple of.
+
+    Shapes: x (..., H, W) → {f: (..., H / f, W / f)}"""
+    levels = {1: x}
+    for f in sorted(set(factors)):
+        base = max(k for k in levels if f % k == 0)
+        levels[f] = sum_pool(levels[base], f // base)
+    return levels

@@ -14,12 +14,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..core.scales import SCALE_FACTORS, pool_mask, sum_pool
+from ..core.scales import SCALE_FACTORS, pool_mask, sum_pyramid
 
 # %% auto #0
 __all__ = ['LOG_RATE_RANGE', 'LOG_DISPERSION_RANGE', 'in_tissue', 'masked_mean', 'clamp_log_rate', 'poisson_nll', 'zscore_stats',
            'zscore', 'masked_mse', 'zscore_mse', 'nb_nll', 'NegBinomialNLL', 'Loss', 'register_loss', 'list_losses',
-           'get_loss', 'pool_log_rate', 'pool_for_loss', 'multiscale_losses', 'GradNorm']
+           'get_loss', 'pool_for_loss', 'multiscale_losses', 'GradNorm']
 
 # %% ../../nbs/20_losses.ipynb #3b5334af
 def _check_shapes(pred, target, mask, where):
@@ -199,39 +199,36 @@ register_loss(Loss('nb', 'log_rate', 'negative binomial NLL', 'raw counts', 'hde
 register_loss(Loss('mse', 'zscore', 'MSE', 'z-scores', 'baseline', short='MSE', unit='MSE on z-scores', bin_loss=masked_mse));
 
 # %% ../../nbs/20_losses.ipynb #c67f975c
-def pool_log_rate(log_rate: torch.Tensor, factor: int) -> torch.Tensor:
-    """Log of the sum-pooled rates, log Σ exp(log λ) over `factor` × `factor` blocks.
+def pool_for_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None, factors=SCALE_FACTORS, *,
+                  space: str = 'log_rate', min_fraction: float = 1.0) -> list[tuple]:
+    """(pred, target, mask) at each of `factors` (`factor`× coarser bins): log-sum-exp / sum pooling (`space='log_rate'`) or in-tissue means ('zscore').
 
-    Computed as log(sum_pool(exp(log λ − max))) + max with one global max: exact while the values
-    span less than ~80 (float32 exp underflow), which clamped log-rates (`LOG_RATE_RANGE`) always do,
-    and ~4× faster forward and backward than a blockwise logsumexp on CPU.
+    Log-rates are clamped and masked once and pooled as rates, log(Σ exp(log λ − max)) + max with one
+    global max: exact while the values span less than ~80 (float32 exp underflow), which clamped
+    log-rates (`LOG_RATE_RANGE`) always do, and ~4× faster than a blockwise logsumexp on CPU. Every
+    level is pooled from the one below it (`sum_pyramid`).
 
-    Shapes: log_rate (B, G, H, W) → (B, G, H / factor, W / factor)"""
-    if factor == 1: return log_rate
-    h, w = log_rate.shape[-2:]
-    if h % factor or w % factor: raise ValueError(f"pool_log_rate: size {h}×{w} is not divisible by factor {factor}")
-    top = log_rate.detach().amax()
-    return sum_pool((log_rate - top).exp(), factor).log() + top
+    Shapes: pred (B, G, H, W), target (B, G, H, W), mask (B, H, W) bool or None → per factor (B, G, H/f, W/f) ×2, (B, H/f, W/f)"""
+    _check_shapes(pred, target, mask, 'pool_for_loss')
+    if space not in ('log_rate', 'zscore'):
+        raise ValueError(f"pool_for_loss: space must be 'log_rate' (Poisson/NB: pred is log λ, target counts) "
+                         f"or 'zscore' (MSE: pred and target are z-scores), got {space!r}")
+    coarse = [f for f in factors if f > 1]
+    targets = sum_pyramid(in_tissue(target.to(pred.dtype), mask), coarse)
+    masks = {f: None if mask is None else pool_mask(mask, f, min_fraction=min_fraction) for f in factors}
+    if space == 'log_rate':
+        log_rate = in_tissue(clamp_log_rate(pred), mask, LOG_RATE_RANGE[0])
+        top = log_rate.detach().amax()
+        rates = sum_pyramid((log_rate - top).exp(), coarse) if coarse else {}
+        preds = {f: log_rate if f == 1 else rates[f].log() + top for f in factors}
+    else:
+        n = sum_pyramid(torch.ones_like(pred[:, :1]) if mask is None else mask[:, None].to(pred.dtype), coarse)
+        sums = sum_pyramid(in_tissue(pred, mask), coarse)
+        preds = {f: sums[f] / n[f].clamp_min(1) for f in factors}
+        targets = {f: targets[f] / n[f].clamp_min(1) for f in factors}
+    return [(preds[f], targets[f], masks[f]) for f in factors]
 
 # %% ../../nbs/20_losses.ipynb #0ed25d78
-def pool_for_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None, factor: int, *,
-                  space: str = 'log_rate', min_fraction: float = 1.0):
-    """(pred, target, mask) at `factor`× coarser bins: log-sum-exp / sum pooling (`space='log_rate'`) or in-tissue means ('zscore').
-
-    Shapes: pred (B, G, H, W), target (B, G, H, W), mask (B, H, W) bool or None → (B, G, H/f, W/f) ×2, (B, H/f, W/f)"""
-    _check_shapes(pred, target, mask, 'pool_for_loss')
-    coarse_mask = None if mask is None else pool_mask(mask, factor, min_fraction=min_fraction)
-    if space == 'log_rate':
-        pred = pool_log_rate(in_tissue(clamp_log_rate(pred), mask, LOG_RATE_RANGE[0]), factor)
-        return pred, sum_pool(in_tissue(target.to(pred.dtype), mask), factor), coarse_mask
-    if space == 'zscore':
-        n = sum_pool(torch.ones_like(pred[:, :1]) if mask is None else mask[:, None].to(pred.dtype), factor).clamp_min(1)
-        pool = lambda x: sum_pool(in_tissue(x.to(pred.dtype), mask), factor) / n
-        return pool(pred), pool(target), coarse_mask
-    raise ValueError(f"pool_for_loss: space must be 'log_rate' (Poisson/NB: pred is log λ, target counts) "
-                     f"or 'zscore' (MSE: pred and target are z-scores), got {space!r}")
-
-# %% ../../nbs/20_losses.ipynb #01df1ac2
 def multiscale_losses(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None, *, loss_fn,
                       factors=SCALE_FACTORS, space: str = 'log_rate', min_fraction: float = 1.0) -> torch.Tensor:
     """One loss per scale (2, 4, 8, 16 µm for the default `factors`), `loss_fn(pred, target, mask)` on pooled inputs.
@@ -240,8 +237,7 @@ def multiscale_losses(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tens
     `space='zscore'`: both are z-scores (`masked_mse`, target `zscore(counts, ...)`).
 
     Shapes: pred (B, G, H, W), target (B, G, H, W), mask (B, H, W) bool or None → (len(factors),)"""
-    return torch.stack([loss_fn(*pool_for_loss(pred, target, mask, f, space=space, min_fraction=min_fraction))
-                        for f in factors])
+    return torch.stack([loss_fn(*level) for level in pool_for_loss(pred, target, mask, factors, space=space, min_fraction=min_fraction)])
 
 # %% ../../nbs/20_losses.ipynb #8d89f907
 class GradNorm(nn.Module):

@@ -5,6 +5,7 @@
 # %% ../../nbs/90_reproduce.ipynb #c3a93f17
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -16,12 +17,13 @@ from pathlib import Path
 from typing import Sequence
 
 import nbformat
+import pandas as pd
 import papermill as pm
 from jupyter_client.manager import AsyncKernelManager
 
 import hdexpr
 from ..evaluate.figures import MOSAIC_GENES
-from ..core.folders import claim_folder, mark_folder
+from ..core.folders import claim_folder, mark_folder, write_atomic
 from ..store.patches import PatchStore
 from ..io.manifest import read_manifest
 from ..store.prepare import prepare
@@ -31,7 +33,7 @@ from ..train.recipes import RECIPES, smoke
 # %% auto #0
 __all__ = ['STUDY_TAG', 'STUDY_LOSSES', 'RESULTS_KIND', 'RESULTS_FILE', 'notebooks_dir', 'study_cells', 'NotebookFailed',
            'IPCKernelManager', 'run_notebook', 'study_folds', 'results_identity', 'claim_results', 'results_summary',
-           'reproduce']
+           'StageTimes', 'reproduce']
 
 # %% ../../nbs/90_reproduce.ipynb #b97be42d
 def notebooks_dir() -> Path:
@@ -146,6 +148,30 @@ def results_summary(out: Path) -> str:
     return '\n'.join([f'results in {out}:', listing('tables', '*.md'), listing('figures', '*.png'),
                       listing('notebooks', '*.ipynb'), listing('runs', '*')])
 
+# %% ../../nbs/90_reproduce.ipynb #cb24b075
+class StageTimes:
+    "Wall seconds of each stage of a reproduction, rewritten to `<out>/tables/timings.{md,csv}` as each finishes."
+    def __init__(self, out: str | Path): self.out, self.rows = Path(out), []
+
+    @contextlib.contextmanager
+    def stage(self, name: str):
+        "Time the block as the stage `name`."
+        t0 = time.perf_counter()
+        yield
+        self.rows.append({'stage': name, 'seconds': round(time.perf_counter() - t0, 1)})
+        self.write()
+
+    def table(self) -> pd.DataFrame:
+        "The stages so far and their total."
+        df = pd.DataFrame(self.rows, columns=['stage', 'seconds'])
+        return pd.concat([df, pd.DataFrame([{'stage': 'total', 'seconds': round(df.seconds.sum(), 1)}])], ignore_index=True)
+
+    def write(self) -> None:
+        (self.out / 'tables').mkdir(parents=True, exist_ok=True)
+        df = self.table()
+        write_atomic(self.out / 'tables' / 'timings.csv', df.to_csv(index=False))
+        write_atomic(self.out / 'tables' / 'timings.md', df.to_markdown(index=False) + '\n')
+
 # %% ../../nbs/90_reproduce.ipynb #4b67ad46
 def _figure_genes(store: PatchStore, wanted: Sequence[str], *, n_fallback: int = 3) -> list[str]:
     "The genes of `wanted` that `store` models, else its first `n_fallback` (most variable) genes; says which it dropped."
@@ -183,25 +209,30 @@ def reproduce(out: str | Path,                                   # the results f
     identity = results_identity(data_dir, size=size, seed=study_seed, train_patients=train_patients, test_patient=test_patient,
                                 n_genes=n_genes, loocv=loocv, losses=losses, config=training)
     claim_results(out, identity, overwrite=overwrite)
-    manifest = _study_manifest(out, data_dir, size=size, seed=study_seed)
+    clock = StageTimes(out)
+    with clock.stage('data (manifest, or the synthetic study made)'): manifest = _study_manifest(out, data_dir, size=size, seed=study_seed)
     folds = study_folds(read_manifest(manifest).patient, train_patients=train_patients, test_patient=test_patient, loocv=loocv)
-    stores = {test: prepare(manifest, out / 'patches' / f'test_{test}', train_patients=train, test_patient=test, n_genes=n_genes)
-              for train, test in folds}
+    with clock.stage('patch stores (hdexpr prepare)'):
+        stores = {test: prepare(manifest, out / 'patches' / f'test_{test}', train_patients=train, test_patient=test, n_genes=n_genes)
+                  for train, test in folds}
     nbs, main = notebooks_dir(), folds[0][1]
     genes = _figure_genes(stores[main], figure_genes)
-    run_notebook(nbs / '35_sparsity.ipynb', out, dict(store_path=str(stores[main].path), out_dir=str(out)),
-                 inputs=[stores[main].path / 'provenance.json'])
+    with clock.stage('35_sparsity'):
+        run_notebook(nbs / '35_sparsity.ipynb', out, dict(store_path=str(stores[main].path), out_dir=str(out)),
+                     inputs=[stores[main].path / 'provenance.json'])
     runs = {}
     for test, store in stores.items():
-        run_notebook(nbs / '53_recipes.ipynb', out, dict(store_path=str(store.path), runs_dir=str(out / 'runs'), losses=list(losses),
-                                                         recipes=[r.name for r in recipes], config=config, quick=quick),
-                     name=f'53_recipes_{test}.ipynb', inputs=[store.path / 'provenance.json'])
+        with clock.stage(f'53_recipes_{test} (training)'):
+            run_notebook(nbs / '53_recipes.ipynb', out, dict(store_path=str(store.path), runs_dir=str(out / 'runs'), losses=list(losses),
+                                                             recipes=[r.name for r in recipes], config=config, quick=quick),
+                         name=f'53_recipes_{test}.ipynb', inputs=[store.path / 'provenance.json'])
         runs[test] = {f'{loss}{r.suffix}': str(out / 'runs' / f'{loss}_{test}{r.suffix}') for r in recipes for loss in losses}
     checkpoints = [Path(r) / 'checkpoints' / 'best.pt' for fold in runs.values() for r in fold.values()]
-    run_notebook(nbs / '60_evaluate.ipynb', out, dict(runs=runs, out_dir=str(out)), inputs=checkpoints)
-    run_notebook(nbs / '62_figures.ipynb', out, dict(runs={loss: runs[main][loss] for loss in losses}, genes=genes, out_dir=str(out)),
-                 inputs=checkpoints)
-    for table in ('sparsity', 'loss_by_resolution', 'summary') + (('loocv',) if loocv else ()):
+    with clock.stage('60_evaluate'): run_notebook(nbs / '60_evaluate.ipynb', out, dict(runs=runs, out_dir=str(out)), inputs=checkpoints)
+    with clock.stage('62_figures'):
+        run_notebook(nbs / '62_figures.ipynb', out, dict(runs={loss: runs[main][loss] for loss in losses}, genes=genes, out_dir=str(out)),
+                     inputs=checkpoints)
+    for table in ('sparsity', 'loss_by_resolution', 'summary') + (('loocv',) if loocv else ()) + ('timings',):
         print(f'## {table}\n\n' + (out / 'tables' / f'{table}.md').read_text())
     print(results_summary(out))
     return out

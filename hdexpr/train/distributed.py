@@ -6,13 +6,16 @@
 from __future__ import annotations
 
 import datetime
+import math
 import os
 import pickle
 import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import psutil
 import torch
 import torch.distributed as dist
 from fastcore.basics import patch
@@ -20,7 +23,8 @@ from fastcore.basics import patch
 from ..model.encoders import resolve_device
 
 # %% auto #0
-__all__ = ['world_from_env', 'Dist', 'init_distributed', 'close_distributed', 'free_port', 'torchrun_python', 'is_main_process']
+__all__ = ['world_from_env', 'Dist', 'init_distributed', 'close_distributed', 'free_port', 'torchrun_python', 'is_main_process',
+           'cgroup_cpus', 'cpu_threads', 'use_cpu_threads', 'busy_cpus', 'busy_machine_note']
 
 # %% ../../nbs/50_distributed.ipynb #5367ff72
 def world_from_env(env: dict | None = None) -> tuple[int, int, int]:
@@ -140,3 +144,40 @@ def torchrun_python(code: str, *, nproc: int, threads: int = 1, timeout: float |
 def is_main_process() -> bool:
     "True unless torchrun started this process with a rank other than 0 (for work done once after `fit`, e.g. evaluation)."
     return world_from_env()[0] == 0
+
+# %% ../../nbs/50_distributed.ipynb #a7637b87
+def cgroup_cpus(cpu_max: str | Path = '/sys/fs/cgroup/cpu.max') -> int | None:
+    "The CPUs a cgroup v2 quota grants (`cpu.max` holds 'quota period'), rounded up; None without a quota."
+    try: quota, period = Path(cpu_max).read_text().split()[:2]
+    except (OSError, ValueError): return None
+    return None if quota == 'max' else max(1, math.ceil(int(quota) / int(period)))
+
+def cpu_threads(env: dict | None = None, *, cpu_max: str | Path = '/sys/fs/cgroup/cpu.max') -> int:
+    "Threads for torch in this process: `OMP_NUM_THREADS` when set, else the cores it may use shared among torchrun's local processes."
+    env = os.environ if env is None else env
+    if env.get('OMP_NUM_THREADS', '').strip().isdigit() and int(env['OMP_NUM_THREADS']) > 0: return int(env['OMP_NUM_THREADS'])
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+    cores = min(cores, cgroup_cpus(cpu_max) or cores)
+    local = env.get('LOCAL_WORLD_SIZE', '1')
+    return max(1, cores // (int(local) if local.isdigit() and int(local) > 0 else 1))
+
+def use_cpu_threads() -> int:
+    "Set torch's thread count (and `OMP_NUM_THREADS`, for the processes this one starts) to `cpu_threads()`; returns it."
+    n = cpu_threads()
+    torch.set_num_threads(n)
+    os.environ.setdefault('OMP_NUM_THREADS', str(n))
+    return n
+
+# %% ../../nbs/50_distributed.ipynb #050d5041
+def busy_cpus(seconds: float = 0.3) -> float:
+    "How many CPUs other processes keep busy, sampled over `seconds` while this one waits."
+    return psutil.cpu_percent(interval=seconds) / 100 * (psutil.cpu_count() or 1)
+
+def busy_machine_note(threads: int, *, busy: float | None = None) -> str | None:
+    "A line telling the user that other processes hold the CPUs this one is about to use, or None."
+    busy = busy_cpus() if busy is None else busy
+    free = (psutil.cpu_count() or 1) - busy
+    if free >= threads - 0.5: return None
+    return (f'note: other processes keep {busy:.1f} of {psutil.cpu_count()} CPUs busy, and this one uses {threads} thread(s): '
+            'it will run several times slower than alone (two torch processes on the same cores thrash); run one at a time, '
+            'or give each OMP_NUM_THREADS=1')

@@ -11,6 +11,7 @@ import json
 import math
 import random
 import shutil
+import sys
 import time
 from dataclasses import replace
 from functools import partial
@@ -23,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .distributed import Dist, close_distributed, init_distributed
+from .distributed import Dist, busy_machine_note, close_distributed, init_distributed
 from ..store.embeddings import EmbeddingCache, build_embedding_cache
 from ..model.encoders import autocast_dtype, get_encoder_spec, maybe_autocast, resolve_weights
 from ..core.folders import atomic_dir, atomic_path, write_atomic
@@ -294,6 +295,7 @@ def _fit(cfg: TrainConfig, out: Path, *, resume: bool, progress: bool, dist: Dis
                          f'batch(es) to share out; set accumulate to at least {dist.world_size} (the global batch is '
                          'batch_size × accumulate), or start fewer processes')
     store = PatchStore(cfg.store)
+    if progress and dist.device.type == 'cpu' and (note := busy_machine_note(torch.get_num_threads())): print(note, file=sys.stderr)
     targets = targets_of(store)
     levels = run_levels(cfg, targets)   # a loss or level the store cannot supervise: refused before anything is written
     cache, split, stats = _setup(cfg, out, store, resume=resume, progress=progress, dist=dist)
