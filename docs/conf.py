@@ -5,6 +5,7 @@ myst-nb executes them (cells flagged with settings.ini's `tst_flags` are skipped
 their outputs. See CONTRIBUTING.md, "Docs". Quarto users: `nbdev_docs` still uses nbs/_quarto.yml.
 """
 import os
+from pathlib import Path
 
 from nbdev.config import get_config
 
@@ -36,6 +37,27 @@ nb_mime_priority_overrides = [('html', 'text/latex', None)]   # no MathJax from 
 nb_output_stderr = 'show'
 myst_enable_extensions = ['colon_fence', 'deflist', 'attrs_inline', 'strikethrough']
 myst_heading_anchors = 3
+
+# --- parallel execution: one page per task, the slowest first ------------------------------------
+# Sphinx reads (and myst-nb executes) pages in chunks of ~14 per process: on two cores one process
+# could sit idle while the other works through a chunk of slow notebooks. One page per task, the
+# slowest first (by the seconds the cache recorded for it last time; without a record, the highest
+# notebook number first, where the end-to-end notebooks are), keeps both cores busy to the end.
+import sphinx.builders  # noqa: E402
+
+
+def _slowest_first(docnames, nproc, maxbatch=10):
+    from jupyter_cache import get_cache
+    seconds = {}
+    if (BUILD / 'jupyter_cache').exists():
+        for r in get_cache(BUILD / 'jupyter_cache').list_cache_records():
+            if Path(r.uri).is_relative_to(BUILD / 'src'):
+                seconds[Path(r.uri).relative_to(BUILD / 'src').with_suffix('').as_posix()] = (r.data or {}).get('execution_seconds', 0)
+    number = {p.stem.split('_', 1)[1]: int(p.stem.split('_', 1)[0]) for p in cfg.nbs_path.glob('[0-9]*_*.ipynb')}
+    return [[d] for d in sorted(docnames, key=lambda d: (-seconds.get(d, 1e9), -number.get(d, 0)))]
+
+
+sphinx.builders.make_chunks = _slowest_first
 
 # --- HTML ----------------------------------------------------------------------------------------
 html_theme = 'sphinx_book_theme'
