@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 import hdexpr
 from ..core.folders import atomic_dir, claim_folder, mark_folder, read_marker
-from ..io.visium_hd import (COUNTS_FILE, POSITIONS_FILE, SCALEFACTORS_FILE, VisiumFormatError, VisiumHDSample, barcode_bins,
+from ..io.visium_hd import (VisiumFormatError, VisiumHDSample, barcode_bins, binned_files,
                                  find_binned_dir, gene_index, iter_count_chunks, open_sample, read_barcodes, read_counts, read_features)
 from ..core.scales import BIN_UM
 from ..io.truth import has_truth, read_true_rate
@@ -202,8 +202,7 @@ def store_identity(samples: pd.DataFrame, params: dict) -> dict:
     inputs = {}
     for s in samples.itertuples():
         b = find_binned_dir(s.path)
-        inputs[s.sample_id] = {'patient': s.patient, 'files': [_file_stamp(p) for p in
-                               (b / COUNTS_FILE, b / POSITIONS_FILE, b / SCALEFACTORS_FILE, Path(s.image))]}
+        inputs[s.sample_id] = {'patient': s.patient, 'files': [_file_stamp(p) for p in (*binned_files(b), Path(s.image))]}
     return {'inputs': inputs, 'params': params, 'version': hdexpr.__version__}
 
 def fingerprint(identity: dict) -> str:
