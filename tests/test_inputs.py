@@ -19,6 +19,7 @@ import tifffile
 from cli_helpers import one_line_error, run_cli
 
 SAMPLES = ('P1', 'P5')   # a training and a test patient: 13 ST spots each
+HD_SCALEFACTORS = 'binned_outputs/square_002um/spatial/scalefactors_json.json'
 
 
 @pytest.fixture(scope='module')
@@ -125,6 +126,14 @@ def _string_diameter_with_unit(study, d):   # case 7 (a string that holds no bar
     d = spot_study(study, d); edit_json(d / 'P1' / 'spatial' / 'scalefactors_json.json', spot_diameter_fullres='91.3 px')
     return d
 
+def _hd_path_missing(study, d):   # case 14: a folder that is not there, blamed on hd_path (not on path)
+    d = spot_study(study, d); m = pd.read_csv(d / 'manifest.csv'); m.assign(hd_path=['nowhere/P1', '']).to_csv(d / 'manifest.csv', index=False)
+    return d
+
+def _hd_pixel_size_with_unit(study, d):   # case 7 in Visium HD's scale factors
+    d = hd_study(study, d); edit_json(d / 'P1' / HD_SCALEFACTORS, microns_per_pixel='0.27 um')
+    return d
+
 REFUSED = {   # case: (the study's maker, extra flags, what the one line names)
     '1 st said visium': (_st_said_visium, [], ['tissue_positions_list.csv: the spots lie on a square lattice', "st's (200 µm pitch)",
                                                "'assay' column, or --assay) says visium", 'write st there']),
@@ -144,12 +153,67 @@ REFUSED = {   # case: (the study's maker, extra flags, what the one line names)
                                                              'fix or drop the repeated rows']),
     '13 hd positions as csv': (_hd_positions_csv, [], ['holds tissue_positions.csv but no tissue_positions.parquet', 'to_parquet(']),
     '14 hd_path not visium hd': (_hd_path_not_hd, [], ['manifest.csv, row 2 (sample P1): hd_path', "fix the 'hd_path' column"]),
+    '14 hd_path missing': (_hd_path_missing, [], ['manifest.csv, row 2 (sample P1): hd_path', 'nowhere/P1 does not exist', "fix the 'hd_path' column"]),
+    '7 hd microns_per_pixel "0.27 um"': (_hd_pixel_size_with_unit, [], ["scalefactors_json.json: microns_per_pixel is '0.27 um', expected a number",
+                                                                     'write it as a bare JSON number (microns_per_pixel: 0.27)']),
 }
 
 
-@pytest.mark.parametrize('case', REFUSED)
+# Bad inputs no issue named (the closing trial of issue 22), where each once printed a bare or misleading line, or none.
+
+def edit_manifest(d, **columns):
+    m = pd.read_csv(d / 'manifest.csv', dtype=str); m.assign(**columns).to_csv(d / 'manifest.csv', index=False)
+    return d
+
+def _header_only_manifest(study, d):
+    d = spot_study(study, d); (d / 'manifest.csv').write_text('sample_id,patient,path,image\n')
+    return d
+
+def _no_spot_in_tissue(study, d):
+    d = spot_study(study, d); p = d / 'P1' / 'spatial' / 'tissue_positions_list.csv'
+    t = pd.read_csv(p, header=None); t[1] = 0; t.to_csv(p, header=False, index=False)   # column 1: in_tissue
+    return d
+
+def _positions_empty(study, d):
+    d = spot_study(study, d); (d / 'P1' / 'spatial' / 'tissue_positions_list.csv').write_text('')
+    return d
+
+def _diameter_negative(study, d):
+    d = spot_study(study, d); edit_json(d / 'P1' / 'spatial' / 'scalefactors_json.json', spot_diameter_fullres=-5)
+    return d
+
+def _grey_he(study, d):
+    from PIL import Image
+    d = spot_study(study, d); p = d / 'P1' / 'P1_tissue_image.jpg'; Image.open(p).convert('L').save(p)
+    return d
+
+def _hest_no_counts(study, d):
+    d = hest_study(study, d)
+    def empty(a): a.X = sp.csr_matrix(a.X.shape, dtype=np.float32)
+    edit_h5ad(d / 'hest' / 'st' / 'P1.h5ad', empty)
+    return d
+
+def _latin1_manifest(study, d):
+    d = edit_manifest(spot_study(study, d), patient=['Pé1', 'Pé5']); p = d / 'manifest.csv'; p.write_bytes(p.read_text().encode('latin-1'))
+    return d
+
+OWN = {   # case: (the study's maker, extra flags, what the one line names)
+    'manifest header only': (_header_only_manifest, [], ['manifest.csv names its columns but lists no sample']),
+    'manifest latin-1': (_latin1_manifest, [], ['manifest.csv is not UTF-8 text', "save it as UTF-8 (a spreadsheet's 'CSV UTF-8' format)"]),
+    'no spot in tissue': (_no_spot_in_tissue, [], ['tissue_positions_list.csv: none of the 13 spots of the matrix lies under tissue',
+                                                   'in_tissue is 0 on every row']),
+    'positions empty': (_positions_empty, [], ['tissue_positions_list.csv lists no spot (the file is empty']),
+    'diameter negative': (_diameter_negative, [], ['scalefactors_json.json: spot_diameter_fullres is -5, expected a positive number of pixels']),
+    'grey H&E': (_grey_he, [], ['P1_tissue_image.jpg is a single-channel image (PIL mode L), expected the colour H&E']),
+    'hest no count at all': (_hest_no_counts, [], ['P1.h5ad: its 13 spots hold no count at all']),
+    '--genes in lower case': (spot_study, ['--genes', 'pigr', 'CD74'], ['--genes: 1 gene(s) absent from sample P1', 'names are case-sensitive: pigr is PIGR there']),
+    '--n_genes over the panel': (spot_study, ['--n_genes', '100000'], ['share only 300 genes, fewer than --n_genes 100000; lower --n_genes (to 300 at most)']),
+}
+
+
+@pytest.mark.parametrize('case', [*REFUSED, *OWN])
 def test_prepare_refuses(capsys, study, tmp_path, case):
-    make, flags, needles = REFUSED[case]
+    make, flags, needles = REFUSED.get(case) or OWN[case]
     data = make(study, tmp_path / 'study')
     one_line_error(prepare(capsys, data, tmp_path / 'store', *flags), *needles)
     nothing_written(tmp_path / 'store')
@@ -175,6 +239,12 @@ def _hest_pixel_size_string(study, d):   # case 7 in HEST's metadata
     edit_json(p, pixel_size_um_estimated=str(json.loads(p.read_text())['pixel_size_um_estimated']))
     return d
 
+def _by_hand_manifest(study, d):   # own: spaces after the commas, Windows paths, blank lines at the end
+    d = spot_study(study, d); m = pd.read_csv(d / 'manifest.csv', dtype=str)
+    m = m.assign(path='.\\' + m.path, image=m.image.str.replace('/', '\\'))
+    (d / 'manifest.csv').write_text('\n'.join(', '.join(r) for r in [m.columns, *m.to_numpy()]) + '\n\n\n')
+    return d
+
 def _v1_with_header(study, d):   # case 10
     d = spot_study(study, d); p = d / 'P1' / 'spatial' / 'tissue_positions_list.csv'
     p.write_text('barcode,in_tissue,array_row,array_col,pxl_row_in_fullres,pxl_col_in_fullres\n' + p.read_text())
@@ -186,6 +256,7 @@ READ_RIGHT = {   # case: (the study's maker, what the output says)
     '7 diameter as a string': (_numbers_as_strings, None),
     '7 hest pixel size as a string': (_hest_pixel_size_string, None),
     '10 v1 positions with a header': (_v1_with_header, None),
+    'manifest by hand on Windows': (_by_hand_manifest, None),
 }
 
 
@@ -207,6 +278,19 @@ def test_prepare_reads_right(capsys, study, truth, tmp_path, case):
     test_total = {s: int(t.counts[:, [list(t.genes).index(g) for g in store.genes]].sum()) for s, t in truth.items()}
     assert store.params['assay'] == 'st' and len(store) == sum(t.n_spots for t in truth.values()) == 26   # a 100 µm spot a patch
     assert store.patches.groupby('sample_id').umi_total.sum().to_dict() == test_total                     # every count, as counts
+
+
+def test_hd_pixel_size_as_a_string(capsys, study, tmp_path):
+    "Case 7 in Visium HD's scale factors: microns_per_pixel written as a string gives the store its number gives."
+    from hdexpr.store.patches import PatchStore
+    stores = {}
+    for name, text in (('number', False), ('string', True)):
+        d = hd_study(study, tmp_path / name)
+        if text: p = d / 'P1' / HD_SCALEFACTORS; edit_json(p, microns_per_pixel=str(json.loads(p.read_text())['microns_per_pixel']))
+        r = prepare(capsys, d, tmp_path / f'{name}.store'); assert r.returncode == 0, r.stderr
+        stores[name] = PatchStore(tmp_path / f'{name}.store')
+    pd.testing.assert_frame_equal(stores['number'].patches, stores['string'].patches)
+    assert np.array_equal(stores['number'].images[:], stores['string'].images[:])
 
 
 # --- cells: GeoJSON polygons and label images -------------------------------------------------------------------------------

@@ -5,7 +5,8 @@
 # %% ../../nbs/05_manifest.ipynb #08f11686
 from __future__ import annotations
 
-from pathlib import Path
+import os
+from pathlib import Path, PureWindowsPath
 
 import pandas as pd
 
@@ -71,6 +72,25 @@ def _tell_inferred(told: dict[str, tuple[str, str]], path: Path):
         print(f"{path.name} gives no assay for {', '.join(ids)}: read as {a} from their {dict(hex='hexagonal').get(kind, kind)} spot lattice ({SPOT_ASSAYS[a].pitch_um:g} µm "
               f"pitch); write it in the 'assay' column to say so yourself", flush=True)
 
+def _read_csv(path: Path) -> pd.DataFrame:
+    "The manifest CSV at `path` as strings, names and cells stripped of spaces; an unreadable one, or one without samples, refused."
+    try:
+        header = path.read_text(encoding='utf-8-sig').partition('\n')[0]
+        sep = next((s for s in (',', ';', '\t') if s in header), ',')   # a spreadsheet in some locales saves with ';'
+        df = pd.read_csv(path, dtype=str, sep=sep, encoding='utf-8-sig')
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path} is not UTF-8 text ({e}); save it as UTF-8 (a spreadsheet's 'CSV UTF-8' format)") from None
+    except ValueError as e:
+        raise ValueError(f"{path} is not a readable CSV ({e}); write a header line naming the columns {', '.join(MANIFEST_COLUMNS)}, "
+                         "then one line per sample") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    if df.empty: raise ValueError(f"{path} names its columns but lists no sample; add one line per sample under the header")
+    return df.apply(lambda col: col.str.strip())   # 'P1, P5' in a hand-written CSV: the space is no part of the name
+
+def _local_path(cell: str) -> str:
+    "A manifest's path cell as this system writes it: a Windows path (`P1\\he.tif`) read with '/' where the system uses '/'."
+    return PureWindowsPath(cell).as_posix() if os.sep == '/' and '\\' in cell else cell
+
 def read_manifest(data_dir: str | Path,          # a folder holding manifest.csv, or the CSV itself
                   *, assay: str | None = None) -> pd.DataFrame:   # the assay of rows whose `assay` cell is empty (None: the one their files show)
     "The samples of a study: every column of the manifest, `assay` filled, paths resolved against its folder and checked."
@@ -79,12 +99,7 @@ def read_manifest(data_dir: str | Path,          # a folder holding manifest.csv
     if not path.exists():
         raise FileNotFoundError(f"No manifest at {path}; write a CSV with columns {', '.join(MANIFEST_COLUMNS)} (and optionally "
                                 "assay, hd_path), one row per sample, or run `hdexpr synth --out DIR` for the synthetic study")
-    try:
-        header = path.read_text(encoding='utf-8-sig').partition('\n')[0]
-        sep = next((s for s in (',', ';', '\t') if s in header), ',')   # a spreadsheet in some locales saves with ';'
-        df = pd.read_csv(path, dtype=str, sep=sep, encoding='utf-8-sig')
-    except (ValueError, UnicodeDecodeError) as e: raise ValueError(f"{path} is not a readable CSV ({e})") from None
-    df.columns = [str(c).strip() for c in df.columns]
+    df = _read_csv(path)
     missing = [c for c in MANIFEST_COLUMNS if c not in df.columns]
     if missing: raise ValueError(f"{path} lacks column(s) {missing}; found {list(df.columns)}")
     if df.sample_id.duplicated().any(): raise ValueError(f"{path} repeats sample_id(s) {sorted(set(df.sample_id[df.sample_id.duplicated()]))}")
@@ -94,7 +109,7 @@ def read_manifest(data_dir: str | Path,          # a folder holding manifest.csv
         empty = [c for c in need if not _filled(row[c])]
         if empty: raise ValueError(f"{path}, row {i + 2}: column(s) {empty} are empty; every sample needs {', '.join(MANIFEST_COLUMNS)}")
     for col in PATH_COLUMNS:
-        if col in df.columns: df[col] = [str((path.parent / p.strip()).resolve()) if _filled(p) else None for p in df[col]]
+        if col in df.columns: df[col] = [str((path.parent / _local_path(p)).resolve()) if _filled(p) else None for p in df[col]]
     told = {}
     for i, row in df.iterrows():
         for col in PATH_COLUMNS:

@@ -20,8 +20,9 @@ __all__ = ['SPOT_ASSAYS', 'SPOT_DIAMETER_TOLERANCE', 'PLAIN_IMAGE_SUFFIXES', 'MI
            'SPOT_POSITION_COLUMNS', 'SPOT_POSITIONS_V2', 'SPOT_POSITIONS_V1', 'IMAGE_SUFFIXES', 'ASSAY_SAID',
            'HEST_TECHNOLOGIES', 'COUNT_LAYERS', 'SpotFormatError', 'SpotAssay', 'spot_assay', 'disc_footprints',
            'PlainImage', 'open_image', 'SpotSample', 'SpotLattice', 'fit_lattice', 'lattice_assay', 'spot_pixel_size',
-           'check_spots_on_image', 'check_spot_spacing', 'find_spot_dir', 'spot_positions_file', 'read_spot_positions',
-           'read_spaceranger_spots', 'hest_paths', 'hest_assay', 'spot_counts', 'read_hest_sample']
+           'check_spots_on_image', 'check_some_counts', 'check_spot_spacing', 'find_spot_dir', 'spot_positions_file',
+           'read_spot_positions', 'read_spaceranger_spots', 'hest_paths', 'hest_assay', 'spot_counts',
+           'read_hest_sample']
 
 # %% ../../nbs/04_spots.ipynb #33c4264a
 class SpotFormatError(ValueError):
@@ -70,10 +71,13 @@ class PlainImage:
         if not self.path.exists(): raise FileNotFoundError(f"H&E image {self.path} does not exist; pass the full-resolution image (--image)")
         limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None   # a slide is no decompression bomb
         try:
-            with Image.open(self.path) as im: self._rgb = np.asarray(im.convert('RGB'))
+            with Image.open(self.path) as im: mode, bands, self._rgb = im.mode, len(im.getbands()), np.asarray(im.convert('RGB'))
         except Exception as e:
             raise SpotFormatError(f"{self.path} is not a readable JPEG/PNG ({type(e).__name__}: {e}); pass the full-resolution H&E") from None
         finally: Image.MAX_IMAGE_PIXELS = limit
+        if bands < 3 and mode not in ('P', 'PA'):   # grey or 16-bit: convert('RGB') greyed it, or clipped it to white
+            raise SpotFormatError(f"{self.path} is a single-channel image (PIL mode {mode}), expected the colour H&E (RGB, 8 bits per "
+                                  "channel); pass the full-resolution H&E the spots were measured on")
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -189,6 +193,12 @@ def check_spots_on_image(centres_px: np.ndarray, radius_px: float, shape: tuple[
                               f"({r[i]:.0f}, {c[i]:.0f}); pass the full-resolution H&E the positions were measured on, "
                               "not the hires/lowres PNG or a crop")
 
+def check_some_counts(counts: sp.spmatrix, *, where) -> None:
+    "Refuse spots (spots × genes) that hold no count at all: a matrix emptied on its way, which would teach zero expression."
+    if counts.shape[0] and counts.sum() == 0:
+        raise SpotFormatError(f"{where}: its {counts.shape[0]:,} spots hold no count at all (every value is 0); hdexpr learns from the "
+                              "UMI counts: take the matrix from the original output again")
+
 def check_spot_spacing(centres_px: np.ndarray, diameter_px: float, barcodes: np.ndarray, *, where) -> None:
     "Refuse spots (centres (spots, 2) in pixels) closer than a spot's diameter to another: their footprints would share bins."
     if len(centres_px) < 2: return
@@ -230,9 +240,13 @@ def _has_header(path: Path) -> bool:
 def read_spot_positions(spot_dir: str | Path) -> pd.DataFrame:
     "The spots of `spot_positions_file`: barcode (str), in_tissue (bool), array row/col, full-res pixel row/col, a header or none."
     path = spot_positions_file(spot_dir)
-    header = _has_header(path)
-    pos = pd.read_csv(path, header=0 if header else None, names=None if header else list(SPOT_POSITION_COLUMNS),
-                      dtype=str, encoding='utf-8-sig')
+    try:
+        header = _has_header(path)
+        pos = pd.read_csv(path, header=0 if header else None, names=None if header else list(SPOT_POSITION_COLUMNS),
+                          dtype=str, encoding='utf-8-sig')
+    except pd.errors.EmptyDataError: pos = pd.DataFrame()
+    if pos.empty: raise SpotFormatError(f"{path} lists no spot (the file is empty, or holds a header alone); take spatial/ from the "
+                                        "Space Ranger output again")
     pos.columns = [str(c).strip() for c in pos.columns]
     missing = [c for c in SPOT_POSITION_COLUMNS if c not in pos]
     if missing or len(pos.columns) != len(SPOT_POSITION_COLUMNS):
@@ -301,6 +315,10 @@ def read_spaceranger_spots(path: str | Path,                    # Space Ranger V
     barcodes = barcodes.astype(str)
     pos = _matched_positions(pos, barcodes, spot_dir)
     keep = pos.in_tissue.to_numpy()
+    if not keep.any():
+        raise SpotFormatError(f"{pos_path}: none of the {len(keep):,} spots of the matrix lies under tissue (in_tissue is 0 on every row); "
+                              "hdexpr reads the spots under tissue: take spatial/ from the Space Ranger output again")
+    check_some_counts(counts[keep], where=spot_dir / COUNTS_FILE)
     centres = pos[['pxl_row_in_fullres', 'pxl_col_in_fullres']].to_numpy()[keep]
     diameter_px = a.spot_diameter_um / mpp
     check_spots_on_image(centres, diameter_px / 2, he.shape, where=spot_dir, image=image)
@@ -383,5 +401,5 @@ def read_hest_sample(root: str | Path,   # a HEST-1k download: st/, wsis/, metad
     check_spots_on_image(centres, diameter_um / mpp / 2, he.shape, where=paths['st'], image=paths['wsis'])
     barcodes = adata.obs_names.to_numpy(str)
     check_spot_spacing(centres, diameter_um / mpp, barcodes, where=paths['st'])
-    counts, genes = spot_counts(adata, paths['st'])
+    counts, genes = spot_counts(adata, paths['st']); check_some_counts(counts, where=paths['st'])
     return SpotSample(sample_id, a, counts, genes, barcodes, centres, diameter_um / mpp, float(mpp), paths['wsis'], tuple(he.shape))

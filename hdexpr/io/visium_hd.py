@@ -190,12 +190,15 @@ def read_json_object(path: str | Path, what: str) -> dict:
     return data
 
 def json_number(data: dict, key: str, path: str | Path, *, unit: str = '') -> float | None:
-    "The number `data[key]` (a JSON number, or a string holding one), None when absent or null; anything else refused naming the field."
+    "The positive number `data[key]` (a JSON number, or a string holding one), None when absent or null; anything else refused naming the field."
     v = data.get(key)
     if v is None or (isinstance(v, str) and not v.strip()): return None
-    if not isinstance(v, bool):
-        try: return float(v)
-        except (TypeError, ValueError): pass
+    try: x = None if isinstance(v, bool) else float(v)
+    except (TypeError, ValueError): x = None
+    if x is not None:
+        if np.isfinite(x) and x > 0: return x
+        raise ValueError(f"{path}: {key} is {v!r}, expected a positive number{' of ' + unit if unit else ''} (every size and scale is); "
+                         "restore the value the original output holds")
     lead = re.match(r'\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)', v) if isinstance(v, str) else None
     fix = f'{key}: {lead.group(1)}' if lead else f'{key}: <number>'
     raise ValueError(f"{path}: {key} is {v!r}, expected a number{' of ' + unit if unit else ''}; write it as a bare JSON number ({fix})")
@@ -209,7 +212,6 @@ def read_scalefactors(binned_dir: str | Path) -> dict:
         sf[key] = json_number(sf, key, path)
     if not np.isclose(sf['bin_size_um'], BIN_UM):
         raise VisiumFormatError(f"{path} has bin_size_um={sf['bin_size_um']}, expected {BIN_UM}: point hdexpr at binned_outputs/square_002um")
-    if not sf['microns_per_pixel'] > 0: raise VisiumFormatError(f"{path} has microns_per_pixel={sf['microns_per_pixel']}, expected > 0")
     return sf
 
 # %% ../../nbs/03_visium_hd.ipynb #1fe17b1c
