@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 # %% auto #0
@@ -39,6 +40,12 @@ def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink(): shutil.rmtree(path)
     else: path.unlink(missing_ok=True)
 
+def _discard(path: Path) -> None:
+    "Remove the half-built `path` of a block that raised: retried while a writer thread (zarr's) finishes, never raising itself."
+    for wait in (0, 0.05, 0.25, 1.0):
+        time.sleep(wait)
+        with contextlib.suppress(OSError): return _remove(path)
+
 @contextlib.contextmanager
 def atomic_dir(path: str | Path):
     """A temporary folder beside `path` (`.<name>.tmp-<pid>`, created empty) to build a folder in: it takes `path`'s place
@@ -52,8 +59,9 @@ def atomic_dir(path: str | Path):
         if path.exists(): path.rename(old)   # the old one stays whole until the new one is in place
         tmp.rename(path)
         _remove(old)
-    finally:
-        _remove(tmp)
+    except BaseException:
+        _discard(tmp)   # a failed removal must not hide why the block stopped (Ctrl-C reported as "Directory not empty")
+        raise
 
 # %% ../../nbs/00_folders.ipynb #2176edda
 MARKER_FILE = 'hdexpr.json'   # the marker's name when an output has no name of its own for it

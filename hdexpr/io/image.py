@@ -18,8 +18,8 @@ from skimage.morphology import remove_small_holes, remove_small_objects
 
 # %% auto #0
 __all__ = ['MAX_SCAN_UM', 'PIXEL_SIZE_TOLERANCE', 'MIN_TISSUE_CONTRAST', 'MIN_GLASS_BINS', 'ImageFormatError', 'undecodable',
-           'HEImage', 'image_pixel_sizes', 'agreed_pixel_size', 'shrink_rgb', 'read_overview', 'detect_tissue',
-           'tissue_on_bins', 'tissue_overlap', 'check_tissue_match']
+           'check_tiff_complete', 'HEImage', 'image_pixel_sizes', 'agreed_pixel_size', 'shrink_rgb', 'read_overview',
+           'detect_tissue', 'tissue_on_bins', 'tissue_overlap', 'check_tissue_match']
 
 # %% ../../nbs/02_image.ipynb #de4f1b95
 class ImageFormatError(ValueError):
@@ -30,6 +30,18 @@ def undecodable(path: Path, what: str, e: Exception) -> ImageFormatError:
     return ImageFormatError(f'{path}: {what} cannot be decoded ({type(e).__name__}: {e}); the file is truncated or corrupt: '
                             'copy it again and compare its size with the original')
 
+def check_tiff_complete(path: str | Path) -> None:
+    "Refuse the TIFF at `path` when the pixel data its pages point to (every level of every series) runs past the end of the file."
+    path, end = Path(path), 0
+    with tifffile.TiffFile(path) as tif:
+        for page in (p for s in tif.series for level in s.levels for p in level.pages if p is not None):
+            offsets, counts = np.asarray(page.dataoffsets, np.int64), np.asarray(page.databytecounts, np.int64)
+            if offsets.size: end = max(end, int((offsets + counts).max()))
+    size = path.stat().st_size
+    if end > size:
+        raise ImageFormatError(f'{path} is truncated or corrupt: its pixel data runs to byte {end:,}, but the file ends at byte '
+                               f'{size:,} ({size / end:.0%}); copy it again and compare its size with the original')
+
 class HEImage:
     "Full-resolution H&E (RGB TIFF, tiled or pyramidal), read one region at a time."
     def __init__(self, path: str | Path):
@@ -39,6 +51,7 @@ class HEImage:
         except Exception as e:
             raise ImageFormatError(f"{self.path} is not a readable TIFF ({type(e).__name__}: {e}); pass the full-resolution H&E "
                                    "(TIFF or BigTIFF), and if it is one, check the copy against the original") from None
+        check_tiff_complete(self.path)
         self._array = zarr.open(store, mode='r')
         shape = self._array.shape
         if len(shape) != 3 or shape[-1] not in (3, 4) or self._array.dtype != np.uint8:

@@ -5,14 +5,16 @@
 # %% ../../nbs/05_manifest.ipynb #08f11686
 from __future__ import annotations
 
-from pathlib import Path
+import os
+from pathlib import Path, PureWindowsPath
 
 import pandas as pd
 
-from .spots import hest_paths
+from .spots import SPOT_ASSAYS, find_spot_dir, fit_lattice, hest_paths, lattice_assay, read_spot_positions, spot_positions_file
+from .visium_hd import find_binned_dir
 
 # %% auto #0
-__all__ = ['ASSAYS', 'MANIFEST_COLUMNS', 'PATH_COLUMNS', 'MANIFEST_NAME', 'manifest_path', 'read_manifest']
+__all__ = ['ASSAYS', 'MANIFEST_COLUMNS', 'PATH_COLUMNS', 'MANIFEST_NAME', 'manifest_path', 'sample_assay', 'read_manifest']
 
 # %% ../../nbs/05_manifest.ipynb #1dbacefb
 ASSAYS = {   # what a manifest row's `assay` may say
@@ -32,41 +34,104 @@ def manifest_path(data_dir: str | Path) -> Path:
 # %% ../../nbs/05_manifest.ipynb #eb017e16
 def _filled(v) -> bool: return isinstance(v, str) and bool(v.strip())
 
-def _assays(df: pd.DataFrame, default: str, path: Path) -> list[str]:
-    "Each row's assay: its `assay` cell, lower-cased, else `default`; an unknown one refused naming the row."
+def _assays(df: pd.DataFrame, default: str | None, path: Path) -> list[str | None]:
+    "Each row's assay: its `assay` cell, lower-cased, else `default` (None: to be read from its files); an unknown one refused naming the row."
     cells = df['assay'] if 'assay' in df.columns else [None] * len(df)
     out = [c.strip().lower() if _filled(c) else default for c in cells]
     for i, (a, sid) in enumerate(zip(out, df.sample_id)):
-        if a not in ASSAYS:
+        if a is not None and a not in ASSAYS:
             raise ValueError(f"{path}, row {i + 2} (sample {sid}): assay {a!r} is not one hdexpr reads; the 'assay' column (or "
                              f"--assay) says one of {', '.join(ASSAYS)}")
     return out
 
+def sample_assay(path: str | Path, sample_id: str) -> tuple[str, str | None]:
+    "The assay the files at `path` show, and the spot lattice that told it (None when the layout alone does)."
+    path = Path(path)
+    if (path / 'st' / f'{sample_id}.h5ad').exists(): return 'hest', None
+    try:
+        find_binned_dir(path)
+        return 'visium_hd', None
+    except (FileNotFoundError, ValueError): pass
+    try: spot_dir = find_spot_dir(path); pos_path = spot_positions_file(spot_dir)
+    except (FileNotFoundError, ValueError):
+        positions = [p for d in (path, path / 'outs') for p in sorted(d.glob('spatial/tissue_positions*.csv*'))]
+        if positions:
+            raise ValueError(f"{path} holds spot positions ({positions[0].relative_to(path)}) but no filtered_feature_bc_matrix.h5: "
+                             "a spot output (Visium or legacy ST), not Visium HD, without its counts") from None
+        raise ValueError(f"{path} is none of the layouts hdexpr reads: no binned_outputs/square_002um (Visium HD), no "
+                         f"filtered_feature_bc_matrix.h5 with spatial/tissue_positions*.csv (Visium, ST), no st/{sample_id}.h5ad "
+                         "(HEST)") from None
+    lattice = fit_lattice(read_spot_positions(spot_dir)[['pxl_row_in_fullres', 'pxl_col_in_fullres']].to_numpy())
+    return lattice_assay(lattice, None, where=pos_path, said="the manifest's 'assay' column").name, lattice.kind
+
+def _tell_inferred(told: dict[str, tuple[str, str]], path: Path):
+    "Say which samples took their assay from their spot lattice."
+    by = {}
+    for sid, (a, kind) in told.items(): by.setdefault((a, kind), []).append(sid)
+    for (a, kind), ids in by.items():
+        print(f"{path.name} gives no assay for {', '.join(ids)}: read as {a} from their {dict(hex='hexagonal').get(kind, kind)} spot lattice ({SPOT_ASSAYS[a].pitch_um:g} µm "
+              f"pitch); write it in the 'assay' column to say so yourself", flush=True)
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    "The manifest CSV at `path` as strings, names and cells stripped of spaces; an unreadable one, or one without samples, refused."
+    try:
+        header = path.read_text(encoding='utf-8-sig').partition('\n')[0]
+        sep = next((s for s in (',', ';', '\t') if s in header), ',')   # a spreadsheet in some locales saves with ';'
+        df = pd.read_csv(path, dtype=str, sep=sep, encoding='utf-8-sig')
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path} is not UTF-8 text ({e}); save it as UTF-8 (a spreadsheet's 'CSV UTF-8' format)") from None
+    except ValueError as e:
+        raise ValueError(f"{path} is not a readable CSV ({e}); write a header line naming the columns {', '.join(MANIFEST_COLUMNS)}, "
+                         "then one line per sample") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    if df.empty: raise ValueError(f"{path} names its columns but lists no sample; add one line per sample under the header")
+    return df.apply(lambda col: col.str.strip())   # 'P1, P5' in a hand-written CSV: the space is no part of the name
+
+def _local_path(cell: str) -> str:
+    "A manifest's path cell as this system writes it: a Windows path (`P1\\he.tif`) read with '/' where the system uses '/'."
+    return PureWindowsPath(cell).as_posix() if os.sep == '/' and '\\' in cell else cell
+
 def read_manifest(data_dir: str | Path,          # a folder holding manifest.csv, or the CSV itself
-                  *, assay: str = 'visium_hd') -> pd.DataFrame:   # the assay of rows whose `assay` cell is empty, or of every row without the column
+                  *, assay: str | None = None) -> pd.DataFrame:   # the assay of rows whose `assay` cell is empty (None: the one their files show)
     "The samples of a study: every column of the manifest, `assay` filled, paths resolved against its folder and checked."
     path = manifest_path(data_dir)
-    if assay not in ASSAYS: raise ValueError(f"--assay {assay!r}: expected one of {', '.join(ASSAYS)}")
+    if assay is not None and assay not in ASSAYS: raise ValueError(f"--assay {assay!r}: expected one of {', '.join(ASSAYS)}")
     if not path.exists():
         raise FileNotFoundError(f"No manifest at {path}; write a CSV with columns {', '.join(MANIFEST_COLUMNS)} (and optionally "
                                 "assay, hd_path), one row per sample, or run `hdexpr synth --out DIR` for the synthetic study")
-    try: df = pd.read_csv(path, dtype=str)
-    except (ValueError, UnicodeDecodeError) as e: raise ValueError(f"{path} is not a readable CSV ({e})") from None
-    df.columns = [str(c).strip() for c in df.columns]
+    df = _read_csv(path)
     missing = [c for c in MANIFEST_COLUMNS if c not in df.columns]
     if missing: raise ValueError(f"{path} lacks column(s) {missing}; found {list(df.columns)}")
     if df.sample_id.duplicated().any(): raise ValueError(f"{path} repeats sample_id(s) {sorted(set(df.sample_id[df.sample_id.duplicated()]))}")
     df['assay'] = _assays(df, assay, path)
     for i, row in df.iterrows():
-        need = [c for c in MANIFEST_COLUMNS if not (c == 'image' and row.assay == 'hest')]
+        need = [c for c in MANIFEST_COLUMNS if not (c == 'image' and row.assay in ('hest', None))]
         empty = [c for c in need if not _filled(row[c])]
         if empty: raise ValueError(f"{path}, row {i + 2}: column(s) {empty} are empty; every sample needs {', '.join(MANIFEST_COLUMNS)}")
     for col in PATH_COLUMNS:
-        if col in df.columns: df[col] = [str((path.parent / p.strip()).resolve()) if _filled(p) else None for p in df[col]]
+        if col in df.columns: df[col] = [str((path.parent / _local_path(p)).resolve()) if _filled(p) else None for p in df[col]]
+    told = {}
     for i, row in df.iterrows():
-        if row.assay == 'hest' and row.image is None: df.loc[i, 'image'] = str(hest_paths(row.path, row.sample_id)['wsis'])
         for col in PATH_COLUMNS:
             if col in df.columns and row[col] is not None and not Path(row[col]).exists():
                 raise FileNotFoundError(f"{path}, row {i + 2} (sample {row.sample_id}): {col} {row[col]} does not exist; fix the "
                                         f"'{col}' column (relative paths are read from the manifest's folder, {path.parent})")
+        if not Path(row.path).is_dir():
+            raise ValueError(f"{path}, row {i + 2} (sample {row.sample_id}): path {row.path} is a file; the 'path' column names the "
+                             "sample's folder (the Space Ranger output, or the HEST download), not a file in it")
+        if row.assay is None:
+            try: a, kind = sample_assay(row.path, row.sample_id)
+            except ValueError as e: raise ValueError(f"{path}, row {i + 2} (sample {row.sample_id}) gives no assay, and {e}; write it in the "
+                                                     f"'assay' column ({', '.join(ASSAYS)}), or fix the 'path' column") from None
+            df.loc[i, 'assay'] = a
+            if kind is not None: told[row.sample_id] = (a, kind)
+        if df.loc[i, 'assay'] == 'hest' and row.image is None: df.loc[i, 'image'] = str(hest_paths(row.path, row.sample_id)['wsis'])
+        elif row.image is None: raise ValueError(f"{path}, row {i + 2}: column(s) ['image'] are empty; every sample needs {', '.join(MANIFEST_COLUMNS)}")
+        hd = row.get('hd_path')
+        if hd is not None:
+            try: find_binned_dir(hd)
+            except (FileNotFoundError, ValueError) as e:
+                raise ValueError(f"{path}, row {i + 2} (sample {row.sample_id}): hd_path {hd} is no Visium HD output ({e}); fix the "
+                                 "'hd_path' column (the Visium HD sample these spots were summed from), or leave it empty") from None
+    _tell_inferred(told, path)
     return df

@@ -5,7 +5,6 @@
 # %% ../../nbs/04_spots.ipynb #8f1d2b84
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,13 +13,15 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .image import MAX_SCAN_UM, HEImage, agreed_pixel_size, image_pixel_sizes
-from .visium_hd import COUNTS_FILE, SCALEFACTORS_FILE, read_counts, read_features
+from .visium_hd import COUNTS_FILE, SCALEFACTORS_FILE, json_number, read_counts, read_features, read_json_object
 
 # %% auto #0
-__all__ = ['SPOT_ASSAYS', 'SPOT_DIAMETER_TOLERANCE', 'PLAIN_IMAGE_SUFFIXES', 'SPOT_POSITION_COLUMNS', 'SPOT_POSITIONS_V2',
-           'SPOT_POSITIONS_V1', 'IMAGE_SUFFIXES', 'HEST_TECHNOLOGIES', 'SpotFormatError', 'SpotAssay', 'spot_assay',
-           'disc_footprints', 'PlainImage', 'open_image', 'SpotSample', 'spot_pixel_size', 'check_spots_on_image',
-           'find_spot_dir', 'read_spot_positions', 'read_spaceranger_spots', 'hest_paths', 'hest_assay',
+__all__ = ['SPOT_ASSAYS', 'SPOT_DIAMETER_TOLERANCE', 'PLAIN_IMAGE_SUFFIXES', 'MIN_LATTICE_ORDER', 'MIN_LATTICE_MARGIN',
+           'SPOT_POSITION_COLUMNS', 'SPOT_POSITIONS_V2', 'SPOT_POSITIONS_V1', 'IMAGE_SUFFIXES', 'ASSAY_SAID',
+           'HEST_TECHNOLOGIES', 'COUNT_LAYERS', 'SpotFormatError', 'SpotAssay', 'spot_assay', 'disc_footprints',
+           'PlainImage', 'open_image', 'SpotSample', 'SpotLattice', 'fit_lattice', 'lattice_assay', 'spot_pixel_size',
+           'check_spots_on_image', 'check_some_counts', 'check_spot_spacing', 'find_spot_dir', 'spot_positions_file',
+           'read_spot_positions', 'read_spaceranger_spots', 'hest_paths', 'hest_assay', 'spot_counts',
            'read_hest_sample']
 
 # %% ../../nbs/04_spots.ipynb #33c4264a
@@ -70,10 +71,13 @@ class PlainImage:
         if not self.path.exists(): raise FileNotFoundError(f"H&E image {self.path} does not exist; pass the full-resolution image (--image)")
         limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None   # a slide is no decompression bomb
         try:
-            with Image.open(self.path) as im: self._rgb = np.asarray(im.convert('RGB'))
+            with Image.open(self.path) as im: mode, bands, self._rgb = im.mode, len(im.getbands()), np.asarray(im.convert('RGB'))
         except Exception as e:
             raise SpotFormatError(f"{self.path} is not a readable JPEG/PNG ({type(e).__name__}: {e}); pass the full-resolution H&E") from None
         finally: Image.MAX_IMAGE_PIXELS = limit
+        if bands < 3 and mode not in ('P', 'PA'):   # grey or 16-bit: convert('RGB') greyed it, or clipped it to white
+            raise SpotFormatError(f"{self.path} is a single-channel image (PIL mode {mode}), expected the colour H&E (RGB, 8 bits per "
+                                  "channel); pass the full-resolution H&E the spots were measured on")
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -113,6 +117,56 @@ class SpotSample:
     def spot_diameter_um(self) -> float: return self.spot_diameter_px * self.microns_per_pixel
 
 # %% ../../nbs/04_spots.ipynb #4d3728e7
+@dataclass(frozen=True)
+class SpotLattice:
+    "The lattice spot centres lie on: `kind` ('hex' or 'square', `SpotAssay.lattice`'s words), the pitch in pixels, how regular (0–1)."
+    kind: str
+    pitch_px: float   # median distance from a spot to its neighbours of the first shell
+    order: float      # |mean e^{6iθ}| (hex) or |mean e^{4iθ}| (square) of the directions θ to neighbours: 1 on a perfect lattice
+    n_spots: int
+
+MIN_LATTICE_ORDER = 0.5   # below this the neighbours' directions fit neither lattice
+MIN_LATTICE_MARGIN = 0.2  # nor when they fit both about as well (spots in a single line)
+
+def fit_lattice(centres_px: np.ndarray) -> SpotLattice | None:
+    "The lattice of spot centres (spots, 2) in pixels: hexagonal or square by the directions to neighbours, and its pitch; None when it shows none."
+    from scipy.spatial import cKDTree
+    c = np.asarray(centres_px, np.float64).reshape(-1, 2); c = c[np.isfinite(c).all(1)]
+    if len(c) < 3: return None
+    d, j = cKDTree(c).query(c, k=min(7, len(c)))
+    d, j = d[:, 1:], j[:, 1:]
+    if not (d[:, 0] > 0).any(): return None
+    nearest = float(np.median(d[:, 0][d[:, 0] > 0]))
+    near = (d > 0.8 * nearest) & (d < 1.2 * nearest)      # the first shell of neighbours: 6 (hex) or 4 (square) of each spot
+    if near.sum() < 4: return None
+    pitch = float(np.median(d[near]))                      # over the whole shell: the nearest alone runs short when positions jitter
+    v = c[j[near]] - c[np.nonzero(near)[0]]
+    theta = np.arctan2(v[:, 0], v[:, 1])
+    hexa, square = (float(abs(np.exp(1j * k * theta).mean())) for k in (6, 4))
+    kind, order = ('hex', hexa) if hexa > square else ('square', square)
+    return SpotLattice(kind, pitch, order, len(c)) if order >= MIN_LATTICE_ORDER and abs(hexa - square) >= MIN_LATTICE_MARGIN else None
+
+# %% ../../nbs/04_spots.ipynb #f8a67139
+def lattice_assay(lattice: SpotLattice | None, assay: str | None, *, where, said: str) -> SpotAssay:
+    "The assay `assay` names once `lattice` agrees with it, or (`assay` None) the one `lattice` shows; `said`: where `assay` was written."
+    if assay is None:
+        if lattice is None:
+            raise SpotFormatError(f"{where}: the spots form no regular lattice, so their assay cannot be read from it; write it in "
+                                  f"{said} (one of {', '.join(SPOT_ASSAYS)})")
+        a = next(a for a in SPOT_ASSAYS.values() if a.lattice == lattice.kind)
+    else: a = spot_assay(assay)
+    if lattice is not None and lattice.kind != a.lattice:
+        shown = next(s for s in SPOT_ASSAYS.values() if s.lattice == lattice.kind)
+        raise SpotFormatError(f"{where}: the spots lie on a {lattice.kind} lattice ({lattice.pitch_px:.1f} px apart), {shown.name}'s "
+                              f"({shown.pitch_um:g} µm pitch), but {said} says {a.name} ({a.lattice} lattice, {a.pitch_um:g} µm pitch); "
+                              f"write {shown.name} there, or leave it empty to read the assay from the lattice")
+    if lattice is not None and a.pitch_um / lattice.pitch_px > MAX_SCAN_UM:
+        raise SpotFormatError(f"{where}: neighbouring spots lie {lattice.pitch_px:.3g} px apart, which would make a pixel of "
+                              f"{a.pitch_um / lattice.pitch_px:.0f} µm: the pixel columns hold array coordinates, not full-resolution "
+                              "pixels; take the positions measured on the H&E (Space Ranger's, or an ST spot detector's)")
+    return a
+
+# %% ../../nbs/04_spots.ipynb #738e3345
 def spot_pixel_size(sources: dict[str, float], *, spot_diameter_px: float | None, diameter_um: float, where, hint: str) -> float:
     "µm/px agreed by `sources` (most trusted first), checked against (or, alone, taken from) `spot_diameter_px` of a `diameter_um` spot."
     sources = {k: float(v) for k, v in sources.items() if v is not None and 0 < v <= MAX_SCAN_UM}
@@ -139,7 +193,25 @@ def check_spots_on_image(centres_px: np.ndarray, radius_px: float, shape: tuple[
                               f"({r[i]:.0f}, {c[i]:.0f}); pass the full-resolution H&E the positions were measured on, "
                               "not the hires/lowres PNG or a crop")
 
-# %% ../../nbs/04_spots.ipynb #f8a67139
+def check_some_counts(counts: sp.spmatrix, *, where) -> None:
+    "Refuse spots (spots × genes) that hold no count at all: a matrix emptied on its way, which would teach zero expression."
+    if counts.shape[0] and counts.sum() == 0:
+        raise SpotFormatError(f"{where}: its {counts.shape[0]:,} spots hold no count at all (every value is 0); hdexpr learns from the "
+                              "UMI counts: take the matrix from the original output again")
+
+def check_spot_spacing(centres_px: np.ndarray, diameter_px: float, barcodes: np.ndarray, *, where) -> None:
+    "Refuse spots (centres (spots, 2) in pixels) closer than a spot's diameter to another: their footprints would share bins."
+    if len(centres_px) < 2: return
+    from scipy.spatial import cKDTree
+    d, j = cKDTree(centres_px).query(centres_px, k=2)
+    close = np.flatnonzero(d[:, 1] < diameter_px)
+    if len(close):
+        a = close[0]; b = j[a, 1] if j[a, 1] != a else j[a, 0]   # two spots at one place: either may come first
+        raise SpotFormatError(f"{where}: {len(close)} spots lie closer than a spot's diameter ({diameter_px:.1f} px) to another, e.g. "
+                              f"{barcodes[a]} and {barcodes[b]}, {d[a, 1]:.1f} px apart at pixel ({centres_px[a, 0]:.0f}, "
+                              f"{centres_px[a, 1]:.0f}): each spot has its own place on the array; fix or drop the repeated rows")
+
+# %% ../../nbs/04_spots.ipynb #377ec2cf
 SPOT_POSITION_COLUMNS = ('barcode', 'in_tissue', 'array_row', 'array_col', 'pxl_row_in_fullres', 'pxl_col_in_fullres')
 SPOT_POSITIONS_V2, SPOT_POSITIONS_V1 = Path('spatial') / 'tissue_positions.csv', Path('spatial') / 'tissue_positions_list.csv'
 
@@ -151,17 +223,49 @@ def find_spot_dir(path: str | Path) -> Path:
         if (cand / COUNTS_FILE).exists(): return cand
     raise SpotFormatError(f"No {COUNTS_FILE} in {path} or {path / 'outs'}: expected a Space Ranger Visium output (or ST in its layout)")
 
+def spot_positions_file(spot_dir: str | Path) -> Path:
+    "The spot positions of `spot_dir`: `spatial/tissue_positions.csv`, else `spatial/tissue_positions_list.csv` (either may be gzip'd)."
+    spatial = Path(spot_dir) / 'spatial'
+    for name in (SPOT_POSITIONS_V2.name, SPOT_POSITIONS_V1.name):
+        for p in (spatial / name, spatial / f'{name}.gz'):
+            if p.exists(): return p
+    raise SpotFormatError(f"{spatial} has neither tissue_positions.csv nor tissue_positions_list.csv (spot positions); "
+                          "take spatial/ from the Space Ranger output again")
+
+def _has_header(path: Path) -> bool:
+    "Whether the first line of the positions CSV `path` names its columns: its second field is no 0/1 `in_tissue` flag."
+    first = pd.read_csv(path, header=None, nrows=1, dtype=str, encoding='utf-8-sig')
+    return first.shape[1] < 2 or str(first.iloc[0, 1]).strip() not in ('0', '1')
+
 def read_spot_positions(spot_dir: str | Path) -> pd.DataFrame:
-    "The spots of `spatial/tissue_positions.csv` (header) or `spatial/tissue_positions_list.csv` (none): barcode (str), in_tissue (bool), array row/col, full-res pixel row/col."
-    spot_dir = Path(spot_dir)
-    v2, v1 = spot_dir / SPOT_POSITIONS_V2, spot_dir / SPOT_POSITIONS_V1
-    if v2.exists(): path, pos = v2, pd.read_csv(v2, dtype={'barcode': str})
-    elif v1.exists(): path, pos = v1, pd.read_csv(v1, header=None, names=list(SPOT_POSITION_COLUMNS), dtype={'barcode': str})
-    else: raise SpotFormatError(f"{spot_dir / 'spatial'} has neither tissue_positions.csv nor tissue_positions_list.csv (spot positions)")
+    "The spots of `spot_positions_file`: barcode (str), in_tissue (bool), array row/col, full-res pixel row/col, a header or none."
+    path = spot_positions_file(spot_dir)
+    try:
+        header = _has_header(path)
+        pos = pd.read_csv(path, header=0 if header else None, names=None if header else list(SPOT_POSITION_COLUMNS),
+                          dtype=str, encoding='utf-8-sig')
+    except pd.errors.EmptyDataError: pos = pd.DataFrame()
+    if pos.empty: raise SpotFormatError(f"{path} lists no spot (the file is empty, or holds a header alone); take spatial/ from the "
+                                        "Space Ranger output again")
+    pos.columns = [str(c).strip() for c in pos.columns]
     missing = [c for c in SPOT_POSITION_COLUMNS if c not in pos]
-    if missing or len(pos.columns) != len(SPOT_POSITION_COLUMNS) or pos[list(SPOT_POSITION_COLUMNS[1:])].isna().any().any():
+    if missing or len(pos.columns) != len(SPOT_POSITION_COLUMNS):
         raise SpotFormatError(f"{path} has columns {list(pos.columns)[:8]}, expected {list(SPOT_POSITION_COLUMNS)} "
-                              "(tissue_positions.csv with a header, tissue_positions_list.csv without one), all filled")
+                              "(a header naming them, or none and these six in this order)")
+    line = lambda i: i + 1 + header
+    for c in SPOT_POSITION_COLUMNS[1:]:
+        v = pd.to_numeric(pos[c], errors='coerce')
+        if v.isna().any():
+            i = int(np.flatnonzero(v.isna())[0])
+            raise SpotFormatError(f"{path}, line {line(i)}: {c} is {pos[c].iloc[i]!r}, expected a number; every spot needs all six "
+                                  "fields: take spatial/ from the Space Ranger output again")
+        pos[c] = v
+    twice = pos.barcode[pos.barcode.duplicated()]
+    if len(twice):
+        rows = np.flatnonzero(pos.barcode == twice.iloc[0])
+        raise SpotFormatError(f"{path} lists {len(twice)} barcode(s) more than once, e.g. {twice.iloc[0]} on lines "
+                              f"{', '.join(str(line(i)) for i in rows[:4])}: one row per spot; drop the repeated rows, or take "
+                              "spatial/ from the Space Ranger output again")
     return pos.astype({'in_tissue': bool, 'array_row': np.int32, 'array_col': np.int32,
                        'pxl_row_in_fullres': np.float64, 'pxl_col_in_fullres': np.float64})
 
@@ -185,39 +289,46 @@ def _matched_positions(pos: pd.DataFrame, barcodes: np.ndarray, where: Path) -> 
                               "come from different runs; take both from one Space Ranger output")
     return pos.iloc[at].reset_index(drop=True)
 
-def _read_json(path: Path) -> dict:
-    try: return json.loads(path.read_text())
-    except FileNotFoundError: raise SpotFormatError(f"Missing {path} (scale factors); is this a complete Space Ranger output?") from None
-    except json.JSONDecodeError as e: raise SpotFormatError(f"{path} is not valid JSON ({e})") from None
-
 # %% ../../nbs/04_spots.ipynb #bbe7379d
+ASSAY_SAID = "the assay (the manifest's 'assay' column, or --assay)"
+
 def read_spaceranger_spots(path: str | Path,                    # Space Ranger Visium output (sample folder or its outs/), or ST in that layout
                            image: str | Path | None = None,      # the full-resolution H&E (TIFF, JPEG or PNG); default: the one image in `path`
-                           *, assay: str = 'visium',             # visium or st
+                           *, assay: str | None = None,          # visium or st; None: the one the spot lattice shows
                            sample_id: str | None = None,
                            microns_per_pixel: float | None = None):  # the image's µm/px, when no file states it
     "The in-tissue spots of a Space Ranger Visium (or ST) output with their H&E, checked, as a `SpotSample`."
-    a, spot_dir = spot_assay(assay), find_spot_dir(path)
-    sf, pos = _read_json(spot_dir / SCALEFACTORS_FILE), read_spot_positions(spot_dir)
+    spot_dir = find_spot_dir(path)
+    sf_path, pos_path = spot_dir / SCALEFACTORS_FILE, spot_positions_file(spot_dir)
+    sf, pos = read_json_object(sf_path, 'scale factors'), read_spot_positions(spot_dir)
+    lattice = fit_lattice(pos[['pxl_row_in_fullres', 'pxl_col_in_fullres']].to_numpy())
+    a = lattice_assay(lattice, assay, where=pos_path, said=ASSAY_SAID)
     image = _find_image(Path(path), image); he = open_image(image)
-    sources = {'--microns_per_pixel': microns_per_pixel, f'{SCALEFACTORS_FILE} microns_per_pixel': sf.get('microns_per_pixel')}
+    sources = {'--microns_per_pixel': microns_per_pixel, f'{SCALEFACTORS_FILE} microns_per_pixel': json_number(sf, 'microns_per_pixel', sf_path)}
     if isinstance(he, HEImage): sources |= image_pixel_sizes(he.path)
-    d_full = sf.get('spot_diameter_fullres')
-    mpp = spot_pixel_size(sources, spot_diameter_px=d_full, diameter_um=a.fullres_diameter_um, where=spot_dir / SCALEFACTORS_FILE,
+    if lattice is not None: sources[f'the spot lattice of {pos_path.name} ({lattice.pitch_px:.1f} px for {a.name}\'s {a.pitch_um:g} µm)'] = a.pitch_um / lattice.pitch_px
+    d_full = json_number(sf, 'spot_diameter_fullres', sf_path, unit='pixels')
+    mpp = spot_pixel_size(sources, spot_diameter_px=d_full, diameter_um=a.fullres_diameter_um, where=sf_path,
                           hint="Pass the full-resolution H&E of this sample, and --microns_per_pixel if its files state none")
     features = read_features(spot_dir / COUNTS_FILE)
     counts, barcodes = read_counts(spot_dir / COUNTS_FILE, features['id'] if 'id' in features else features['name'])
     barcodes = barcodes.astype(str)
     pos = _matched_positions(pos, barcodes, spot_dir)
     keep = pos.in_tissue.to_numpy()
+    if not keep.any():
+        raise SpotFormatError(f"{pos_path}: none of the {len(keep):,} spots of the matrix lies under tissue (in_tissue is 0 on every row); "
+                              "hdexpr reads the spots under tissue: take spatial/ from the Space Ranger output again")
+    check_some_counts(counts[keep], where=spot_dir / COUNTS_FILE)
     centres = pos[['pxl_row_in_fullres', 'pxl_col_in_fullres']].to_numpy()[keep]
     diameter_px = a.spot_diameter_um / mpp
     check_spots_on_image(centres, diameter_px / 2, he.shape, where=spot_dir, image=image)
+    check_spot_spacing(centres, diameter_px, barcodes[keep], where=pos_path)
     return SpotSample(sample_id or Path(path).name, a, counts[keep].tocsr(), features['name'].to_numpy(str), barcodes[keep],
                       centres, diameter_px, mpp, Path(image), tuple(he.shape))
 
 # %% ../../nbs/04_spots.ipynb #66652aa1
 HEST_TECHNOLOGIES = {'visium': 'visium', 'spatial transcriptomics': 'st', 'st': 'st'}
+COUNT_LAYERS = ('counts', 'raw_counts')   # where an h5ad whose X is normalised keeps its counts (scanpy's habit)
 
 def _hest_assay(meta: dict, path: Path) -> SpotAssay:
     tech = str(meta.get('st_technology', 'Visium')).strip().lower()
@@ -237,20 +348,39 @@ def hest_paths(root: str | Path, sample_id: str) -> dict[str, Path]:
 def hest_assay(root: str | Path, sample_id: str) -> SpotAssay:
     "The spot assay (Visium or ST) of HEST-1k sample `sample_id` under `root`, from its metadata: read before any spot is."
     p = hest_paths(root, sample_id)['metadata']
-    return _hest_assay(_read_json(p), p)
+    return _hest_assay(read_json_object(p, 'HEST metadata'), p)
+
+def _not_counts(X) -> float | None:
+    "A value of the matrix `X` that is no count (negative, fractional or not finite), or None when all are counts."
+    v = np.asarray(X.data if sp.issparse(X) else X, np.float64).ravel()
+    bad = ~np.isfinite(v) | (v < 0) | (v != np.round(v))
+    return float(v[np.argmax(bad)]) if bad.any() else None
+
+def spot_counts(adata, path: Path) -> tuple[sp.csr_matrix, np.ndarray]:
+    "The raw counts of `adata` (spots × genes) and its gene names: X when it holds counts, else a counts layer or .raw (said), else refused."
+    found = [('X', adata.X, adata.var_names)] + [(f"layers['{k}']", adata.layers[k], adata.var_names) for k in COUNT_LAYERS if k in adata.layers]
+    if adata.raw is not None: found.append(('.raw.X', adata.raw.X, adata.raw.var_names))
+    for name, X, genes in found:
+        if _not_counts(X) is None:
+            if name != 'X': print(f"{path.name}: X holds normalised values (e.g. {_not_counts(adata.X):.4g}); reading the raw counts of {name}", flush=True)
+            return sp.csr_matrix(X, dtype=np.float64), np.asarray(genes, str)
+    raise SpotFormatError(f"{path}: X holds values that are no counts (e.g. {_not_counts(adata.X):.4g}: normalised or log-transformed), "
+                          f"and it keeps no raw counts ({', '.join(repr(n) for n, *_ in found[1:]) or f'no layers {list(COUNT_LAYERS)}, no .raw'}"
+                          f"{' hold none either' if found[1:] else ''}); hdexpr's likelihood needs raw UMI counts: take the h5ad of HEST's "
+                          "release, whose X holds them, or store the counts in layers['counts']")
 
 def read_hest_sample(root: str | Path,   # a HEST-1k download: st/, wsis/, metadata/
                      sample_id: str):     # the sample's id, e.g. TENX95
     "The spots of HEST-1k sample `sample_id` under `root`, checked, as a `SpotSample`."
     import anndata as ad
     paths = hest_paths(root, sample_id)
-    meta = _read_json(paths['metadata']); a = _hest_assay(meta, paths['metadata'])
-    mpp = meta.get('pixel_size_um_estimated')
-    if not isinstance(mpp, (int, float)) or not 0 < mpp <= MAX_SCAN_UM:
-        raise SpotFormatError(f"{paths['metadata']} has pixel_size_um_estimated={mpp!r}, expected the image's µm/px (0–{MAX_SCAN_UM:g}); "
-                              "without it no spot can be placed: take the metadata of HEST's release, or pass the sample "
-                              "as a Space Ranger output with --microns_per_pixel")
-    diameter_um = float(meta.get('spot_diameter') or a.spot_diameter_um)
+    meta = read_json_object(paths['metadata'], 'HEST metadata'); a = _hest_assay(meta, paths['metadata'])
+    mpp = json_number(meta, 'pixel_size_um_estimated', paths['metadata'], unit='µm per pixel')
+    if mpp is None or not 0 < mpp <= MAX_SCAN_UM:
+        raise SpotFormatError(f"{paths['metadata']} has pixel_size_um_estimated={meta.get('pixel_size_um_estimated')!r}, expected the "
+                              f"image's µm/px (0–{MAX_SCAN_UM:g}); without it no spot can be placed: take the metadata of HEST's "
+                              "release, or pass the sample as a Space Ranger output with --microns_per_pixel")
+    diameter_um = json_number(meta, 'spot_diameter', paths['metadata'], unit='µm') or a.spot_diameter_um
     if abs(diameter_um / a.spot_diameter_um - 1) > SPOT_DIAMETER_TOLERANCE:
         raise SpotFormatError(f"{paths['metadata']} says spot_diameter={diameter_um:g} µm, but {a.name} spots measure "
                               f"{a.spot_diameter_um:g} µm (more than {SPOT_DIAMETER_TOLERANCE:.0%} apart); check st_technology")
@@ -258,8 +388,18 @@ def read_hest_sample(root: str | Path,   # a HEST-1k download: st/, wsis/, metad
     if 'spatial' not in adata.obsm:
         raise SpotFormatError(f"{paths['st']} lacks obsm['spatial'] (spot centres in full-resolution pixels, x then y)")
     centres = np.asarray(adata.obsm['spatial'], np.float64)[:, ::-1].copy()   # (x, y) -> (row, col)
+    unplaced = ~np.isfinite(centres).all(1)
+    if unplaced.any():
+        raise SpotFormatError(f"{paths['st']}: obsm['spatial'] gives {unplaced.sum()} spot(s) no centre (NaN or infinite), e.g. "
+                              f"{adata.obs_names[np.argmax(unplaced)]}; drop those spots from the h5ad, or take it from HEST's release again")
+    lattice = fit_lattice(centres)
+    lattice_assay(lattice, a.name, where=paths['st'], said=f"{paths['metadata'].name}'s st_technology")
+    sources = {f"{paths['metadata'].name}'s pixel_size_um_estimated": mpp}
+    if lattice is not None: sources[f"the spot lattice of obsm['spatial'] ({lattice.pitch_px:.1f} px for {a.pitch_um:g} µm)"] = a.pitch_um / lattice.pitch_px
+    mpp = agreed_pixel_size(sources, where=paths['st'], hint="Take the metadata and the h5ad from one HEST release")
     he = HEImage(paths['wsis'])
     check_spots_on_image(centres, diameter_um / mpp / 2, he.shape, where=paths['st'], image=paths['wsis'])
-    counts = sp.csr_matrix(adata.X if sp.issparse(adata.X) else np.asarray(adata.X))
-    return SpotSample(sample_id, a, counts, adata.var_names.to_numpy(str), adata.obs_names.to_numpy(str), centres,
-                      diameter_um / mpp, float(mpp), paths['wsis'], tuple(he.shape))
+    barcodes = adata.obs_names.to_numpy(str)
+    check_spot_spacing(centres, diameter_um / mpp, barcodes, where=paths['st'])
+    counts, genes = spot_counts(adata, paths['st']); check_some_counts(counts, where=paths['st'])
+    return SpotSample(sample_id, a, counts, genes, barcodes, centres, diameter_um / mpp, float(mpp), paths['wsis'], tuple(he.shape))

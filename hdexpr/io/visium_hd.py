@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,10 +27,10 @@ from .image import (MAX_SCAN_UM, HEImage, agreed_pixel_size, check_tissue_match,
 # %% auto #0
 __all__ = ['BINNED_SUBDIR', 'COUNTS_FILE', 'POSITIONS_FILE', 'SCALEFACTORS_FILE', 'POSITION_SCHEMA', 'POSITION_COLUMNS',
            'SPOT_POSITION_FILES', 'POSITION_DTYPES', 'VisiumFormatError', 'bin_barcodes', 'parse_bin_barcodes',
-           'TissuePositionsWriter', 'TenxH5Writer', 'write_scalefactors', 'find_binned_dir', 'read_scalefactors',
-           'read_tissue_positions', 'iter_tissue_positions', 'BinToPixel', 'read_features', 'read_barcodes',
-           'iter_count_chunks', 'gene_index', 'read_counts', 'barcode_bins', 'scan_tissue_positions', 'VisiumHDSample',
-           'open_sample']
+           'TissuePositionsWriter', 'TenxH5Writer', 'write_scalefactors', 'find_binned_dir', 'read_json_object',
+           'json_number', 'read_scalefactors', 'read_tissue_positions', 'binned_files', 'iter_tissue_positions',
+           'BinToPixel', 'read_features', 'read_barcodes', 'iter_count_chunks', 'gene_index', 'read_counts',
+           'barcode_bins', 'scan_tissue_positions', 'VisiumHDSample', 'open_sample']
 
 # %% ../../nbs/03_visium_hd.ipynb #b7b7d13b
 BINNED_SUBDIR = Path('binned_outputs') / f'square_{BIN_UM:03d}um'
@@ -159,13 +160,15 @@ def find_binned_dir(path: str | Path) -> Path:
     "The `square_002um` folder of the Space Ranger output at `path` (sample root, its `outs/`, or the folder itself)."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"Space Ranger output {path} does not exist; check the manifest's 'path' column")
-    for cand in (path, path / BINNED_SUBDIR, path / 'outs' / BINNED_SUBDIR):
-        if (cand / COUNTS_FILE).exists(): return cand
+    for cand in (path / BINNED_SUBDIR, path / 'outs' / BINNED_SUBDIR, path):
+        binned = cand != path or path.name == BINNED_SUBDIR.name or (path / POSITIONS_FILE).exists()
+        if binned and (cand / COUNTS_FILE).exists(): return cand
     others = sorted(p.name for p in [*path.glob('binned_outputs/square_*um'), *path.glob('outs/binned_outputs/square_*um')])
     spots = [p for p in (path, path / 'outs') if any((p / 'spatial' / f).exists() for f in SPOT_POSITION_FILES)]
     if others: hint = f"it has {', '.join(others)} but no square_002um: hdexpr needs the 2 µm bins"
-    elif spots: hint = (f"{spots[0]} is a Visium spot output (spatial/{' or spatial/'.join(SPOT_POSITION_FILES)}, 55 µm spots), "
-                        "not Visium HD; this reader takes Space Ranger's Visium HD 2 µm bins (binned_outputs/square_002um)")
+    elif spots: hint = (f"{spots[0]} is a spot output (spatial/{' or spatial/'.join(SPOT_POSITION_FILES)}: Visium or legacy ST), "
+                        "not Visium HD's 2 µm bins (binned_outputs/square_002um); give it its assay in the manifest's 'assay' "
+                        "column (visium or st), or leave --assay out to read the assay from its spot lattice")
     else: hint = "expected a Space Ranger 3+ Visium HD output (binned_outputs/square_002um)"
     raise VisiumFormatError(f"No {COUNTS_FILE} under {path}: {hint}")
 
@@ -174,16 +177,41 @@ def _require_file(path: Path, what: str) -> Path:
     if not path.exists(): raise VisiumFormatError(f"Missing {path} ({what}); is this a complete Space Ranger 3+ binned output?")
     return path
 
+def read_json_object(path: str | Path, what: str) -> dict:
+    "The JSON object in the file `path` (of `what`, for the errors): a missing, unparsable or non-object file refused naming it."
+    path = Path(path)
+    if not path.exists(): raise FileNotFoundError(f"Missing {path} ({what}); is the sample's output complete?")
+    try: data = json.loads(path.read_text(encoding='utf-8-sig'))   # a byte-order mark, as Windows editors write, is no error
+    except (ValueError, UnicodeDecodeError) as e: raise ValueError(f"{path} is not valid JSON ({e}); it holds the {what}: "
+                                                                  "restore it from the original output") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} holds a JSON {type(data).__name__}, expected an object of {what} ({{\"field\": value, ...}}); "
+                         "if it wraps the object in a list, write the object alone")
+    return data
+
+def json_number(data: dict, key: str, path: str | Path, *, unit: str = '') -> float | None:
+    "The positive number `data[key]` (a JSON number, or a string holding one), None when absent or null; anything else refused naming the field."
+    v = data.get(key)
+    if v is None or (isinstance(v, str) and not v.strip()): return None
+    try: x = None if isinstance(v, bool) else float(v)
+    except (TypeError, ValueError): x = None
+    if x is not None:
+        if np.isfinite(x) and x > 0: return x
+        raise ValueError(f"{path}: {key} is {v!r}, expected a positive number{' of ' + unit if unit else ''} (every size and scale is); "
+                         "restore the value the original output holds")
+    lead = re.match(r'\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)', v) if isinstance(v, str) else None
+    fix = f'{key}: {lead.group(1)}' if lead else f'{key}: <number>'
+    raise ValueError(f"{path}: {key} is {v!r}, expected a number{' of ' + unit if unit else ''}; write it as a bare JSON number ({fix})")
+
 def read_scalefactors(binned_dir: str | Path) -> dict:
-    "The scale factors of a `square_002um` folder, checked: 2 µm bins and a positive `microns_per_pixel`."
+    "The scale factors of a `square_002um` folder, checked: 2 µm bins and a positive `microns_per_pixel`, both as numbers."
     path = _require_file(Path(binned_dir) / SCALEFACTORS_FILE, 'scale factors')
-    try: sf = json.loads(path.read_text())
-    except json.JSONDecodeError as e: raise VisiumFormatError(f"{path} is not valid JSON ({e})") from e
+    sf = read_json_object(path, 'scale factors')
     for key in ('bin_size_um', 'microns_per_pixel'):
-        if key not in sf: raise VisiumFormatError(f"{path} lacks '{key}'; Space Ranger 3+ writes it for binned outputs")
+        if json_number(sf, key, path) is None: raise VisiumFormatError(f"{path} lacks '{key}'; Space Ranger 3+ writes it for binned outputs")
+        sf[key] = json_number(sf, key, path)
     if not np.isclose(sf['bin_size_um'], BIN_UM):
         raise VisiumFormatError(f"{path} has bin_size_um={sf['bin_size_um']}, expected {BIN_UM}: point hdexpr at binned_outputs/square_002um")
-    if not sf['microns_per_pixel'] > 0: raise VisiumFormatError(f"{path} has microns_per_pixel={sf['microns_per_pixel']}, expected > 0")
     return sf
 
 # %% ../../nbs/03_visium_hd.ipynb #1fe17b1c
@@ -191,7 +219,12 @@ POSITION_DTYPES = {'in_tissue': bool, 'array_row': np.int32, 'array_col': np.int
                    'pxl_row_in_fullres': np.float64, 'pxl_col_in_fullres': np.float64}
 
 def _positions_file(binned_dir: str | Path, columns) -> Path:
-    path = _require_file(Path(binned_dir) / POSITIONS_FILE, 'bin positions')
+    path, csv = Path(binned_dir) / POSITIONS_FILE, Path(binned_dir) / POSITIONS_FILE.with_suffix('.csv')
+    if not path.exists() and csv.exists():
+        raise VisiumFormatError(f"{csv.parent} holds {csv.name} but no {path.name}: Space Ranger 3+ writes Visium HD's bin positions "
+                                f"as parquet, which hdexpr streams; write it beside the CSV (python -c \"import pandas as pd; "
+                                f"pd.read_csv('{csv}').to_parquet('{path}')\"), or take binned_outputs/ from the Space Ranger output again")
+    _require_file(path, 'bin positions')
     try: names = pq.read_schema(path).names
     except Exception as e: raise VisiumFormatError(f"{path} is not a readable parquet file ({e})") from e
     missing = [c for c in columns if c not in names]
@@ -207,6 +240,12 @@ def read_tissue_positions(binned_dir: str | Path, columns=POSITION_COLUMNS) -> p
     "All bins of the capture area, only `columns`: barcode, in_tissue (bool), array_row, array_col (int32), full-res pixel row/col."
     path = _positions_file(binned_dir, columns)
     return _compact(pq.read_table(path, columns=list(columns)).to_pandas())
+
+def binned_files(binned_dir: str | Path) -> list[Path]:
+    "The files hdexpr reads of a `square_002um` folder (counts, bin positions, scale factors), each checked to be there."
+    b = Path(binned_dir)
+    return [_require_file(b / COUNTS_FILE, 'feature-barcode matrix'), _positions_file(b, POSITION_COLUMNS),
+            _require_file(b / SCALEFACTORS_FILE, 'scale factors')]
 
 # %% ../../nbs/03_visium_hd.ipynb #9c2fff64
 def iter_tissue_positions(binned_dir: str | Path, columns=POSITION_COLUMNS, *, batch_rows: int = 1 << 20):

@@ -17,9 +17,9 @@ import pandas as pd
 import tifffile
 import zarr
 from scipy import ndimage, sparse
+import shapely
 from shapely.geometry import shape as shapely_shape
 from skimage.color import rgb2hed
-from skimage.draw import polygon as draw_polygon
 from skimage.feature import peak_local_max
 from skimage.filters import threshold_otsu
 from skimage.measure import regionprops_table
@@ -28,7 +28,7 @@ from skimage.segmentation import expand_labels, watershed
 from tqdm.auto import tqdm
 
 from ..core.folders import atomic_path
-from ..io.image import HEImage, shrink_rgb
+from ..io.image import HEImage, check_tiff_complete, shrink_rgb, undecodable
 from ..io.visium_hd import BinToPixel
 from .folder import CELLS_NAME, H5AD_NAME, PredictionGrid, check_prediction_image, open_prediction
 
@@ -57,9 +57,25 @@ def _cell_table(ids, x, y, cell_area_um2, nucleus_area_um2) -> pd.DataFrame:
 
 # %% ../../nbs/74_cells.ipynb #e38f7c8d
 def _open_labels(path: Path):
-    "The label image at `path`, as an array that reads by slices (zarr for TIFF, memory map for .npy)."
-    if path.suffix.lower() == '.npy': return np.load(path, mmap_mode='r')
-    return zarr.open(tifffile.imread(path, aszarr=True, level=0), mode='r')
+    "The label image at `path`, as an array that reads by slices (zarr for TIFF, memory map for .npy); a damaged file refused naming it."
+    if path.suffix.lower() == '.npy':
+        try: return np.load(path, mmap_mode='r')
+        except ValueError as e:
+            if 'object' in str(e).lower():
+                raise ValueError(f'{path} holds Python objects (dtype object), not integer labels; save the label image as integers: '
+                                 'np.save(path, labels.astype(np.int32))') from None
+            raise ValueError(f'{path} is not a readable .npy label image ({e}): it is truncated or corrupt; save or copy it again') from None
+    try: labels = zarr.open(tifffile.imread(path, aszarr=True, level=0), mode='r')
+    except Exception as e:
+        raise ValueError(f'{path} is not a readable TIFF label image ({type(e).__name__}: {e}); pass an integer label image '
+                         '(.tif, .npy) of this H&E') from None
+    check_tiff_complete(path)
+    return labels
+
+def _label_rows(labels, path: Path, r0: int, r1: int) -> np.ndarray:
+    "Rows `r0:r1` of the label image `labels` read from `path`, as int64; pixels that do not decode refused naming the file."
+    try: return np.asarray(labels[r0:r1]).astype(np.int64)
+    except Exception as e: raise undecodable(path, f'label rows {r0}–{r1}', e) from None
 
 def check_label_image(path: str | Path, image_shape: tuple[int, int], *, downsample: int = 1):
     "The label image at `path`, once its shape fits an H&E of `image_shape` shrunk by `downsample` and its values are integers."
@@ -87,7 +103,7 @@ def cells_from_labels(path: str | Path, grid: PredictionGrid, image_shape: tuple
     labels = check_label_image(path, image_shape, downsample=downsample)
     keys, n, sy, sx = [], [], [], []
     for r0 in range(0, labels.shape[0], strip_px):       # pixels, row sums and column sums per label, strip by strip
-        lab = np.asarray(labels[r0:r0 + strip_px]).astype(np.int64)
+        lab = _label_rows(labels, path, r0, r0 + strip_px)
         if lab.min() < 0: raise ValueError(f'{path} holds negative labels (down to {lab.min()}); labels are 0 (no cell) or positive')
         u, inv = np.unique(lab, return_inverse=True)
         yy, xx = np.indices(lab.shape)
@@ -108,31 +124,63 @@ def cells_from_labels(path: str | Path, grid: PredictionGrid, image_shape: tuple
         lab = np.zeros(i.shape, np.int64)
         if inside.any():
             i0, i1 = i[inside].min(), i[inside].max() + 1
-            lab[inside] = np.asarray(labels[i0:i1])[i[inside] - i0, j[inside]]
+            lab[inside] = _label_rows(labels, path, i0, i1)[i[inside] - i0, j[inside]]
         bin_cell[r0:r0 + 256] = np.where(lab > 0, index.reindex(lab.ravel()).fillna(0).to_numpy(np.int32).reshape(lab.shape), 0)
     table = _cell_table(stats.index.map(lambda k: f'cell_{k}'), stats.sx / stats.n * f + (f - 1) / 2,
                         stats.sy / stats.n * f + (f - 1) / 2, stats.n * um2, np.nan)
     return Cells(bin_cell, table, f'label image {path.name}')
 
 # %% ../../nbs/74_cells.ipynb #e8889391
+def _cell_name(i) -> str: return f'cellid_{int(i):09d}-1' if isinstance(i, (int, np.integer)) else str(i)
+
+def _feature_id(feat: dict, k: int) -> tuple[object, str]:
+    "The cell id of GeoJSON feature number `k`, and where it was found."
+    props = feat.get('properties') or {}
+    for key, where in (('cell_id', 'properties.cell_id'), ('id', 'properties.id')):
+        if props.get(key) is not None: return props[key], where
+    return (feat['id'], 'the feature id') if feat.get('id') is not None else (k + 1, 'the feature order')
+
+def _check_unique_ids(path: Path, ids: list, source: str) -> None:
+    "Refuse a GeoJSON whose cell ids (from `source`) name two polygons or more."
+    names = pd.Series([_cell_name(i) for i in ids])
+    counts = names.value_counts()
+    twice = counts[counts > 1]
+    if len(twice):
+        raise ValueError(f"{path} gives its {len(ids):,} polygons only {len(counts):,} distinct cell ids ({source}): "
+                         + ', '.join(f'{k!r} ×{v}' for k, v in twice.head(3).items()) + (', ...' if len(twice) > 3 else '')
+                         + "; each cell needs an id of its own (properties.cell_id, as Space Ranger writes it): if these name classes "
+                         "or are repeated, number the cells instead")
+
+def _repaired(path: Path, ids: list, geoms: list) -> list:
+    "`geoms` with each invalid polygon repaired by `shapely.make_valid` into its polygonal parts; repairs and zero areas said."
+    out, fixed, empty = [], [], []
+    for i, g, valid in zip(ids, geoms, shapely.is_valid(np.array(geoms, dtype=object))):
+        if not valid:
+            parts = [p for p in shapely.get_parts(shapely.get_parts(shapely.make_valid(g))) if p.geom_type == 'Polygon' and p.area > 0]
+            if parts: g = shapely.union_all(parts); fixed.append(i)
+        if g.area == 0: empty.append(i)
+        out.append(g)
+    name = lambda ids: ', '.join(map(str, ids[:5])) + (', ...' if len(ids) > 5 else '')
+    if fixed: print(f"{path.name}: {len(fixed):,} self-intersecting polygon(s) repaired with shapely's make_valid (cell_id {name(fixed)})", flush=True)
+    if empty: print(f"{path.name}: {len(empty):,} polygon(s) of zero area cover no bin and are left out (cell_id {name(empty)})", flush=True)
+    return out
+
 def _read_polygons(path: Path) -> tuple[list, list]:
-    "(ids, shapely geometries) of the Polygon / MultiPolygon features of the GeoJSON at `path`."
-    try: data = json.loads(path.read_text())
+    "(ids, shapely geometries) of the Polygon / MultiPolygon features of the GeoJSON at `path`: ids unique, invalid polygons repaired."
+    try: data = json.loads(path.read_text(encoding='utf-8-sig'))
     except (OSError, ValueError) as e: raise ValueError(f'{path} is not readable JSON ({e}); pass a GeoJSON FeatureCollection') from None
     features = data.get('features') if isinstance(data, dict) and data.get('type') == 'FeatureCollection' else None
     if not features: raise ValueError(f'{path} is not a GeoJSON FeatureCollection with features (cell polygons in full-resolution pixels)')
-    ids, geoms = [], []
+    ids, geoms, sources = [], [], set()
     for k, feat in enumerate(features):
         g = (feat or {}).get('geometry') or {}
         if g.get('type') not in ('Polygon', 'MultiPolygon'):
             raise ValueError(f"{path}: feature {k} is a {g.get('type')!r}, not a Polygon; cells are polygons in full-resolution pixels")
         try: geom = shapely_shape(g)
         except Exception as e: raise ValueError(f'{path}: feature {k} is not a valid polygon ({e})') from None
-        props = feat.get('properties') or {}
-        ids.append(props.get('cell_id', props.get('id', feat.get('id', k + 1)))); geoms.append(geom)
-    return ids, geoms
-
-def _cell_name(i) -> str: return f'cellid_{int(i):09d}-1' if isinstance(i, (int, np.integer)) else str(i)
+        i, source = _feature_id(feat, k); ids.append(i); geoms.append(geom); sources.add(source)
+    _check_unique_ids(path, ids, ' and '.join(sorted(sources)))
+    return ids, _repaired(path, ids, geoms)
 
 # %% ../../nbs/74_cells.ipynb #15cd2b08
 def _check_polygon_coordinates(path: Path, ids, geoms, tissue: np.ndarray, bin_to_pixel: BinToPixel, image_shape) -> None:
@@ -165,6 +213,17 @@ def _check_polygon_coordinates(path: Path, ids, geoms, tissue: np.ndarray, bin_t
                      f'the prediction (a segmentation of this slide: nearly all); they span {span}.' + hint)
 
 # %% ../../nbs/74_cells.ipynb #d7f972a8
+def _bins_inside(geom, grid: PredictionGrid) -> tuple[np.ndarray, np.ndarray]:
+    "The bins (rows, cols) of `grid` whose centre pixel lies inside `geom` (full-resolution pixels, x then y; holes excluded)."
+    if geom.area == 0: return np.zeros(0, int), np.zeros(0, int)
+    x0, y0, x1, y1 = geom.bounds
+    r, c = grid.bin_to_pixel.inverse(np.array([y0, y0, y1, y1]), np.array([x0, x1, x0, x1]))
+    (R, C), lo, hi = grid.grid_shape, np.floor([r.min(), c.min()]).astype(int), np.ceil([r.max(), c.max()]).astype(int)
+    rr, cc = np.meshgrid(np.arange(max(lo[0], 0), min(hi[0], R - 1) + 1), np.arange(max(lo[1], 0), min(hi[1], C - 1) + 1), indexing='ij')
+    py, px = grid.bin_to_pixel(rr, cc)
+    inside = shapely.contains_xy(geom, px, py)
+    return rr[inside], cc[inside]
+
 def cells_from_geojson(path: str | Path, grid: PredictionGrid, image_shape: tuple[int, int], *, parsed: tuple | None = None) -> Cells:
     "The cells of the GeoJSON polygons at `path` (full-resolution pixels; `parsed`: its (ids, geometries) when read already) on the 2 µm bins of `grid`."
     path = Path(path)
@@ -172,11 +231,8 @@ def cells_from_geojson(path: str | Path, grid: PredictionGrid, image_shape: tupl
     _check_polygon_coordinates(path, ids, geoms, grid.maps['in_tissue'][:], grid.bin_to_pixel, image_shape)
     bin_cell = np.zeros(grid.grid_shape, np.int32)
     for n, g in enumerate(geoms, 1):
-        for part in getattr(g, 'geoms', [g]):
-            x, y = np.asarray(part.exterior.coords).T
-            r, c = grid.bin_to_pixel.inverse(y, x)
-            rr, cc = draw_polygon(r, c, shape=grid.grid_shape)
-            bin_cell[rr, cc] = n
+        rr, cc = _bins_inside(g, grid)
+        bin_cell[rr, cc] = n
     nuclei = path.with_name('nucleus_segmentations.geojson')
     nucleus_area = np.full(len(geoms), np.nan)
     if path.name == 'cell_segmentations.geojson' and nuclei.exists():

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 import hdexpr
 from ..core.folders import atomic_dir, claim_folder, mark_folder, read_marker
-from ..io.visium_hd import (COUNTS_FILE, POSITIONS_FILE, SCALEFACTORS_FILE, VisiumFormatError, VisiumHDSample, barcode_bins,
+from ..io.visium_hd import (VisiumFormatError, VisiumHDSample, barcode_bins, binned_files,
                                  find_binned_dir, gene_index, iter_count_chunks, open_sample, read_barcodes, read_counts, read_features)
 from ..core.scales import BIN_UM
 from ..io.truth import has_truth, read_true_rate
@@ -105,16 +105,19 @@ def shared_genes(panels: dict[str, Sequence[str]], *, n_genes: int, genes: Seque
         lacking = {s: m for s, m in lacking.items() if m}
         if lacking:
             s, m = next(iter(lacking.items()))
+            cased = {g.upper(): g for g in sets[s]}
+            meant = {g: cased[g.upper()] for g in m if g.upper() in cased}   # names differ in case only: 'pigr' for PIGR
             raise ValueError(f"--genes: {len(m)} gene(s) absent from sample {s} (e.g. {m[:5]})" +
-                             (f" and from {len(lacking) - 1} other sample(s)" if len(lacking) > 1 else '') + '; name genes every sample lists')
+                             (f" and from {len(lacking) - 1} other sample(s)" if len(lacking) > 1 else '') + '; name genes every sample lists'
+                             + (f" (names are case-sensitive: {', '.join(f'{a} is {b} there' for a, b in list(meant.items())[:5])})" if meant else ''))
         return list(genes)
     common = [g for g in dict.fromkeys(first) if all(g in have for have in sets.values())]
     union = set().union(*sets.values())
     lacked = {s: len(union - have) for s, have in sets.items() if union - have}
     if len(common) < n_genes:
-        raise ValueError(f"The samples share only {len(common)} genes, fewer than --n_genes {n_genes}: "
-                         + ', '.join(f'{s} lacks {n:,} of the {len(union):,} genes the others list' for s, n in lacked.items())
-                         + '; lower --n_genes, or drop the samples whose panel is smallest')
+        lack = ', '.join(f'{s} lacks {n:,} of the {len(union):,} genes the others list' for s, n in lacked.items())
+        raise ValueError(f"The samples share only {len(common)} genes, fewer than --n_genes {n_genes}" + (f': {lack}' if lack else '')
+                         + f'; lower --n_genes (to {len(common)} at most)' + (', or drop the samples whose panel is smallest' if lack else ''))
     if lacked:
         print(f"genes: {len(common):,} shared by all {len(panels)} samples; " +
               ', '.join(f'{s} lacked {n:,}' for s, n in lacked.items()), flush=True)
@@ -202,8 +205,7 @@ def store_identity(samples: pd.DataFrame, params: dict) -> dict:
     inputs = {}
     for s in samples.itertuples():
         b = find_binned_dir(s.path)
-        inputs[s.sample_id] = {'patient': s.patient, 'files': [_file_stamp(p) for p in
-                               (b / COUNTS_FILE, b / POSITIONS_FILE, b / SCALEFACTORS_FILE, Path(s.image))]}
+        inputs[s.sample_id] = {'patient': s.patient, 'files': [_file_stamp(p) for p in (*binned_files(b), Path(s.image))]}
     return {'inputs': inputs, 'params': params, 'version': hdexpr.__version__}
 
 def fingerprint(identity: dict) -> str:

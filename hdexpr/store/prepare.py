@@ -58,7 +58,7 @@ def _builder(rows: pd.DataFrame, where: Path) -> StoreBuilder:
 # %% ../../nbs/33_prepare.ipynb #edec6fdf
 def prepare(data_dir: str | Path,                   # a study: a folder holding manifest.csv, or the CSV itself
             out: str | Path,                        # the patch store to write (new, empty, or a store of the same inputs: reused)
-            *, assay: str = 'visium_hd',            # the assay of samples the manifest gives none: visium_hd, visium, st or hest
+            *, assay: str | None = None,            # the assay of samples the manifest gives none: visium_hd, visium, st or hest (default: the one each sample's files show, a spot sample's by its lattice)
             train_patients: Sequence[str] = ('P1', 'P2'),   # patients whose patches train (and choose the genes)
             test_patient: str = 'P5',               # the held-out patient, never read for gene choice or statistics
             n_genes: int = 50,                      # genes kept: the most variable counts over the training patients, among those all samples list
