@@ -30,9 +30,9 @@ from ..train.runs import RUN_FILES, Run
 
 # %% auto #0
 __all__ = ['MAPS_NAME', 'H5AD_NAME', 'PREDICTION_KIND', 'PREDICTION_FORMAT', 'PREDICTION_MARKER', 'WORK_NAME', 'CELLS_NAME',
-           'SDATA_NAME', 'create_maps', 'chunk_writer', 'spatial_uns', 'write_prediction_h5ad', 'prediction_identity',
-           'mark_prediction', 'claim_prediction', 'prediction_summary', 'PredictionGrid', 'open_prediction',
-           'truth_prediction', 'check_prediction_image']
+           'SDATA_NAME', 'PREDICTION_FILES', 'create_maps', 'chunk_writer', 'spatial_uns', 'write_prediction_h5ad',
+           'prediction_identity', 'mark_prediction', 'claim_prediction', 'prediction_summary', 'PredictionGrid',
+           'open_prediction', 'truth_prediction', 'check_prediction_image']
 
 # %% ../../nbs/72_prediction.ipynb #ff81d570
 MAPS_NAME = 'prediction.zarr'
@@ -100,7 +100,6 @@ def write_prediction_h5ad(path: str | Path, maps: zarr.Group, grid: SlideGrid, *
     R, C = grid.grid_shape
     band = max(1, min(R, band_bytes // (4 * len(genes) * C)))
     n = int(sum(predicted[r:r + band].sum() for r in range(0, R, band)))
-    for stale in path.parent.glob(f'.{path.name}.tmp-*'): stale.unlink()   # left by a killed run (`atomic_path` names)
     obs = pd.DataFrame({'array_row': np.zeros(0, np.int32), 'array_col': np.zeros(0, np.int32)}, index=pd.Index([], dtype=str))
     skeleton = ad.AnnData(np.zeros((0, len(genes)), np.float16), obs=obs, var=pd.DataFrame(index=pd.Index(genes, dtype=str)),
                           obsm={'spatial': np.zeros((0, 2))}, uns=uns)
@@ -285,3 +284,4 @@ def check_prediction_image(image: Path | None, grid: PredictionGrid) -> Path:
 # %% ../../nbs/72_prediction.ipynb #4ebf241b
 CELLS_NAME = 'cells.h5ad'              # cells × genes (`hdexpr cells`, `hdexpr predict --cells`)
 SDATA_NAME = 'prediction.sdata.zarr'   # the prediction as SpatialData (`--sdata`)
+PREDICTION_FILES = (MAPS_NAME, H5AD_NAME, PREDICTION_MARKER, WORK_NAME, SDATA_NAME)   # what no other output may go into
