@@ -257,7 +257,8 @@ def error_line(command: str, e: BaseException) -> tuple[str, int]:
 def _close_progress_bars():
     "Close the progress bars an error left open, so that the error's line starts a line of its own."
     tqdm = sys.modules.get('tqdm.std')
-    for bar in list(getattr(getattr(tqdm, 'tqdm', None), '_instances', ())): bar.close()
+    bars = list(getattr(getattr(tqdm, 'tqdm', None), '_instances', ()))
+    for bar in sorted(bars, key=lambda b: -abs(getattr(b, 'pos', 0))): bar.close()   # inner first: each returns to the start of its line
 
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `hdexpr` console script: one line and a non-zero exit for any error (`--debug`: the traceback)."

@@ -304,9 +304,10 @@ def test_kill_9_leaves_nothing_for_good(capsys, study, tmp_path):
 
 # --- 13: a full disk while predicting: one line, and no asyncio dumps after it
 
-def test_a_full_disk_while_predicting(capsys, run, study, prediction, tmp_path, mounts):
-    mnt = disk(tmp_path, '16m'); mounts.append(mnt)
-    fill(mnt, sum(size for size, _ in files(prediction).values()) // 2)
+@pytest.mark.parametrize('room', [lambda maps, h5ad: maps // 5, lambda maps, h5ad: maps + h5ad // 2], ids=['in_the_maps', 'in_the_h5ad'])
+def test_a_full_disk_while_predicting(capsys, run, study, prediction, tmp_path, mounts, room):
+    mnt = disk(tmp_path, '24m'); mounts.append(mnt)
+    fill(mnt, room(sum(size for size, _ in files(prediction / 'prediction.zarr').values()), (prediction / 'prediction.h5ad').stat().st_size))
     argv = ['predict', '--model_dir', run, '--image', study / 'P5' / 'P5_tissue_image.tif', '--spaceranger', study / 'P5',
             '--out', mnt / 'pred', '--stride', '128']
     r = hdexpr(*argv)

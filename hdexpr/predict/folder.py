@@ -5,8 +5,10 @@
 # %% ../../nbs/72_prediction.ipynb #2190c085
 from __future__ import annotations
 
+import errno
 import hashlib
 import math
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +95,10 @@ def _replace(group: h5py.Group, name: str, shape: tuple, dtype) -> h5py.Dataset:
     return ds
 
 # %% ../../nbs/72_prediction.ipynb #cb8321e0
+def _h5ad_bytes(n: int, n_genes: int, name_chars: int) -> int:
+    "More than the bytes `write_prediction_h5ad` writes for `n` bins of `n_genes` genes named by `name_chars` characters each."
+    return (1 << 20) + n * (2 * n_genes + 4 + 4 + 16 + 2 * (32 + name_chars))   # X, array_row/col, spatial, a vlen name (its heap)
+
 def write_prediction_h5ad(path: str | Path, maps: zarr.Group, grid: SlideGrid, *, uns: dict, band_bytes: int = 1 << 27) -> Path:
     "The predicted 2 µm bins of `maps` as an AnnData at `path` (bins × genes, float16), written under a temporary name."
     path = Path(path)
@@ -100,6 +106,9 @@ def write_prediction_h5ad(path: str | Path, maps: zarr.Group, grid: SlideGrid, *
     R, C = grid.grid_shape
     band = max(1, min(R, band_bytes // (4 * len(genes) * C)))
     n = int(sum(predicted[r:r + band].sum() for r in range(0, R, band)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if _h5ad_bytes(n, len(genes), len(bin_names(grid, np.zeros(1, int), np.zeros(1, int))[0])) > shutil.disk_usage(path.parent).free:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))   # checked first: HDF5 may crash when the disk fills mid-write
     obs = pd.DataFrame({'array_row': np.zeros(0, np.int32), 'array_col': np.zeros(0, np.int32)}, index=pd.Index([], dtype=str))
     skeleton = ad.AnnData(np.zeros((0, len(genes)), np.float16), obs=obs, var=pd.DataFrame(index=pd.Index(genes, dtype=str)),
                           obsm={'spatial': np.zeros((0, 2))}, uns=uns)
