@@ -156,14 +156,16 @@ def train(store: str,                          # the patch store to train on (`h
           recipe: str = 'study',               # study (the converged recipe, its learning rate chosen on the validation split) or reference (the reference study's settings)
           test_patient: str | None = None,     # the store's test patient, checked (default: whichever it was prepared for)
           data_dir: str | None = None,         # a study (a folder with manifest.csv) to prepare --store from when it is not there yet
-          resume: bool = False,                # continue the run in --out from its last checkpoint
+          resume: bool = True,                 # continue the run of these settings in --out from its last checkpoint (--no-resume: refuse a folder that holds one)
           config: dict | None = None):         # TrainConfig settings (each a flag of its own)
     "Train a decoder on a patch store with a recipe, then evaluate it on the store's test patient; returns the run folder and its metrics."
+    from hdexpr.core.folders import folder_lock
     from hdexpr.store.patches import PROVENANCE_FILE, PatchStore
     from hdexpr.store.prepare import prepare
     from hdexpr.evaluate.score import evaluate_run
     from hdexpr.train.distributed import is_main_process
     from hdexpr.train.recipes import RECIPES
+    from hdexpr.train.runs import ConfigError
     if recipe not in RECIPES: raise ValueError(f"--recipe {recipe}: expected one of {', '.join(RECIPES)}")
     store_dir = Path(store)
     if data_dir and not (store_dir / PROVENANCE_FILE).exists():
@@ -173,11 +175,14 @@ def train(store: str,                          # the patch store to train on (`h
         raise ValueError(f"--test_patient {test_patient} but the store {store_dir} was prepared with test patient "
                          f"{patches.test_patient} (genes chosen without it); prepare a store for {test_patient}")
     settings = {**(config or {}), 'store': str(store_dir)}
-    cfg = RECIPES[recipe].train_config(**settings)
+    try: cfg = RECIPES[recipe].train_config(**settings)
+    except ConfigError as e: raise ValueError(f'--{e.field} {e.problem}') from None   # the recipes' own settings are valid: a flag's is not
     out = Path(out or Path('runs') / f'{cfg.loss}_{patches.test_patient}')
-    RECIPES[recipe].fit(out, resume=resume, **settings)
-    if not is_main_process(): return None   # under torchrun: rank 0 evaluates, once
-    return out, evaluate_run(out)
+    if not is_main_process():                # under torchrun: rank 0 holds the folder and evaluates, once
+        RECIPES[recipe].fit(out, resume=resume, **settings); return None
+    with folder_lock(out, what='training run'):
+        RECIPES[recipe].fit(out, resume=resume, **settings)
+        return out, evaluate_run(out)
 
 def _show_training(result, args):
     if result is None: return
@@ -229,7 +234,8 @@ COMMANDS['reproduce'] = Command('hdexpr.study.reproduce:reproduce', show=_show_v
                                 config_groups='hdexpr.train.runs:CONFIG_GROUPS')   # --losses
 
 # %% ../nbs/99_cli.ipynb #92275cc5
-_DISK_ADVICE = {errno.ENOSPC: 'the disk is full: free space there (`df -h` shows how much is left) or choose another output folder',
+_DISK_ADVICE = {errno.ENOSPC: 'the disk is full: free space there (`df -h` shows how much is left) and run the same command again to '
+                              'continue, or choose another output folder',
                 errno.EDQUOT: 'the disk quota is exhausted: free space or choose another output folder',
                 errno.EROFS: 'the folder is on a read-only file system: choose a writable output folder',
                 errno.EACCES: 'permission denied: choose a folder you can write to, or fix its permissions'}
@@ -247,13 +253,15 @@ def error_line(command: str, e: BaseException) -> tuple[str, int]:
     if isinstance(e, OSError):
         where = f' ({e.filename})' if e.filename else ''
         advice = _DISK_ADVICE.get(e.errno, 'check the file and the disk, then run the same command again')
-        return f'{prefix} {e.strerror or e}{where}: {advice}', 1
+        what = os.strerror(e.errno) if e.errno in _DISK_ADVICE else e.strerror or e   # h5py's strerror is a paragraph
+        return f'{prefix} {what}{where}: {advice}', 1
     raise e
 
 def _close_progress_bars():
     "Close the progress bars an error left open, so that the error's line starts a line of its own."
     tqdm = sys.modules.get('tqdm.std')
-    for bar in list(getattr(getattr(tqdm, 'tqdm', None), '_instances', ())): bar.close()
+    bars = list(getattr(getattr(tqdm, 'tqdm', None), '_instances', ()))
+    for bar in sorted(bars, key=lambda b: -abs(getattr(b, 'pos', 0))): bar.close()   # inner first: each returns to the start of its line
 
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `hdexpr` console script: one line and a non-zero exit for any error (`--debug`: the traceback)."
@@ -271,6 +279,6 @@ def main(argv: list[str] | None = None) -> int:
         if debug: raise
         _close_progress_bars()
         line, status = error_line(command, e)
-        print(line, file=sys.stderr)
+        print(' '.join(line.split()), file=sys.stderr)   # one line, whatever the message held
         return status
     return 0

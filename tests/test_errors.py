@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,36 +15,10 @@ import pandas as pd
 import pytest
 import tifffile
 
-from cli_helpers import one_line_error
+pytest.register_assert_rewrite('cli_helpers')
+from cli_helpers import HDEXPR, TINY, copy_study, hdexpr, one_line_error  # noqa: E402
 
-HDEXPR = Path(sys.executable).parent / 'hdexpr'
-TINY = ['--encoder', 'tiny-random', '--epochs', '1', '--batch_size', '4', '--accumulate', '1', '--precision', 'fp32', '--lr', '3e-3',
-        '--decoder', '{"hidden_dim": 32, "n_heads": 2, "gnn_heads": 2, "up_dims": [16, 8, 8], "image_branch": false}']
-
-
-def hdexpr(*args, cwd=None):
-    return subprocess.run([str(HDEXPR), *map(str, args)], capture_output=True, text=True, cwd=cwd)
-
-
-@pytest.fixture(scope='module')
-def study(tmp_path_factory):
-    root = tmp_path_factory.mktemp('errors')
-    r = hdexpr('synth', '--out', root / 'study', '--size', 'tiny')
-    assert r.returncode == 0, r.stderr
-    return root / 'study'
-
-
-@pytest.fixture(scope='module')
-def store(study):
-    out = study.parent / 'store'
-    r = hdexpr('prepare', '--data_dir', study, '--out', out, '--n_genes', '10')
-    assert r.returncode == 0, r.stderr
-    return out
-
-
-def copy_study(study, dst):
-    shutil.copytree(study, dst)
-    return dst
+pytest_plugins = ['cli_helpers']   # its fixtures: study, store
 
 
 @pytest.mark.parametrize('flags,needle', [(['--n_genes', '0'], '--n_genes must be a whole number'),

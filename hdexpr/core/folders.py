@@ -6,26 +6,60 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+import re
 import shutil
+import socket
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['MARKER_FILE', 'atomic_path', 'write_atomic', 'atomic_dir', 'mark_folder', 'read_marker', 'identity_changes',
-           'FolderInUse', 'claim_folder']
+__all__ = ['MARKER_FILE', 'pid_alive', 'clear_leftovers', 'atomic_path', 'write_atomic', 'atomic_dir', 'check_writable',
+           'mark_folder', 'read_marker', 'identity_changes', 'FolderInUse', 'claim_folder', 'FolderLocked', 'lock_file',
+           'folder_lock']
 
 # %% ../../nbs/00_folders.ipynb #35de2ac8
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink(): shutil.rmtree(path)
+    else: path.unlink(missing_ok=True)
+
+def pid_alive(pid: int) -> bool:
+    "Whether process `pid` runs on this machine (a process of another user counts)."
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+def clear_leftovers(path: str | Path) -> list[Path]:
+    """Remove what processes that died while writing `path` left beside it (`.<name>.tmp-<pid>`, `.<name>.old-<pid>` of pids
+    that no longer run); an `.old-` copy whose `path` is gone is renamed back first. Returns what it removed."""
+    path = Path(path)
+    if not path.parent.is_dir(): return []
+    pattern, gone = re.compile(rf'\.{re.escape(path.name)}\.(tmp|old)-(\d+)'), []
+    for p in sorted(path.parent.iterdir(), key=lambda p: p.name, reverse=True):   # tmp- before old-: old- may be put back
+        m = pattern.fullmatch(p.name)
+        if m is None or pid_alive(int(m[2])): continue
+        if m[1] == 'old' and not path.exists(): p.rename(path)   # killed between the two renames of `atomic_dir`: the old one stays
+        else: _remove(p); gone.append(p)
+    return gone
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path):
     """A temporary path beside `path` (`.<name>.tmp-<pid>`) to write to: renamed over `path` when the block
     finishes, removed when it raises, so `path` is either the old file or the whole new one."""
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    clear_leftovers(path)
     tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as e:   # a write to an open file (a full disk) names no file: name the one being written
+        if e.filename is None: e.filename = str(path)
+        raise
     finally: tmp.unlink(missing_ok=True)
 
 def write_atomic(path: str | Path, content: str | bytes) -> Path:
@@ -36,10 +70,6 @@ def write_atomic(path: str | Path, content: str | bytes) -> Path:
     return Path(path)
 
 # %% ../../nbs/00_folders.ipynb #9f8bc91b
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink(): shutil.rmtree(path)
-    else: path.unlink(missing_ok=True)
-
 def _discard(path: Path) -> None:
     "Remove the half-built `path` of a block that raised: retried while a writer thread (zarr's) finishes, never raising itself."
     for wait in (0, 0.05, 0.25, 1.0):
@@ -51,6 +81,7 @@ def atomic_dir(path: str | Path):
     """A temporary folder beside `path` (`.<name>.tmp-<pid>`, created empty) to build a folder in: it takes `path`'s place
     when the block finishes (an old `path` is removed only then) and is removed when the block raises."""
     path = Path(path)
+    clear_leftovers(path)
     tmp, old = (path.with_name(f'.{path.name}.{k}-{os.getpid()}') for k in ('tmp', 'old'))
     for p in (tmp, old): _remove(p)
     tmp.mkdir(parents=True)
@@ -62,6 +93,16 @@ def atomic_dir(path: str | Path):
     except BaseException:
         _discard(tmp)   # a failed removal must not hide why the block stopped (Ctrl-C reported as "Directory not empty")
         raise
+
+# %% ../../nbs/00_folders.ipynb #3eccc4a4
+def check_writable(folder: str | Path, *, fix: str) -> Path:
+    "`folder` when this process can create files in it (or, while it is absent, in its nearest existing parent); else an error saying `fix`."
+    folder = Path(folder)
+    where = next(p for p in [folder, *folder.absolute().parents] if p.exists())
+    try: fd, probe = tempfile.mkstemp(dir=where, prefix='.hdexpr-write-test-')
+    except OSError as e: raise ValueError(f'cannot write in {where} ({e.strerror}); {fix}') from None
+    os.close(fd); os.unlink(probe)
+    return folder
 
 # %% ../../nbs/00_folders.ipynb #2176edda
 MARKER_FILE = 'hdexpr.json'   # the marker's name when an output has no name of its own for it
@@ -115,3 +156,63 @@ def claim_folder(out: str | Path, kind: str, identity: dict, *, overwrite: bool 
         raise FolderInUse(f'{out} holds a {what} of other inputs or settings (changed: {", ".join(changed)}); '
                           f'choose another folder' + (f', or pass {flag} to replace it' if flag else ''))
     return None
+
+# %% ../../nbs/00_folders.ipynb #fb298126
+class FolderLocked(FileExistsError):
+    "A folder that another process is writing."
+
+_HELD: dict[Path, int] = {}   # folders this process holds, and how many blocks hold each
+
+def lock_file(folder: str | Path) -> Path:
+    "The lock file of `folder`: `.<name>.lock` beside it (the folder's real path, so that every name of it shares one)."
+    folder = Path(folder).resolve()
+    return folder.with_name(f'.{folder.name}.lock')
+
+def _holder(lock: Path) -> dict:
+    "Who holds `lock`, as it wrote there (pid, host, command, since), or {} when it cannot be read."
+    for _ in range(20):   # the holder writes just after it locks
+        try: meta = json.loads(lock.read_text())
+        except (OSError, ValueError): meta = None
+        if isinstance(meta, dict): return meta
+        time.sleep(0.05)
+    return {}
+
+def _lock(lock: Path, folder: Path, what: str) -> int:
+    "The descriptor of `lock`, locked by this process, or `FolderLocked` naming its holder."
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            h = _holder(lock)
+            who = f"pid {h.get('pid', '?')} on {h.get('host', '?')}" + (f", `{h['command']}`" if h.get('command') else '') \
+                  + (f", since {h['since']}" if h.get('since') else '')
+            raise FolderLocked(f'{folder} is being written by another process ({who}); wait for it to end (or stop it), or choose '
+                               f'another folder for the {what}') from None
+        try: same = os.stat(lock).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError: same = False
+        if same: return fd
+        os.close(fd)   # its holder removed the file as we opened it: lock the one there now
+
+@contextlib.contextmanager
+def folder_lock(folder: str | Path, *, what: str = 'output'):
+    """Hold `folder` (a `what`) for this process alone while the block runs; `FolderLocked`, naming the process that holds it,
+    when another does. Re-entrant; released when the block ends or the process dies."""
+    folder = Path(folder).resolve()
+    if folder in _HELD:
+        _HELD[folder] += 1
+        try: yield folder
+        finally: _HELD[folder] -= 1
+        return
+    lock = lock_file(folder)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = _lock(lock, folder, what)
+    me = {'pid': os.getpid(), 'host': socket.gethostname(), 'command': ' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])[:300],
+          'since': time.strftime('%Y-%m-%d %H:%M:%S')}
+    os.ftruncate(fd, 0); os.write(fd, json.dumps(me).encode())
+    _HELD[folder] = 1
+    try: yield folder
+    finally:
+        del _HELD[folder]
+        lock.unlink(missing_ok=True)   # still locked: whoever opened it meanwhile sees it gone and locks a new one
+        os.close(fd)

@@ -24,16 +24,16 @@ from .score import predict_in_context
 from ..core.folders import atomic_path
 from ..train.metrics import MetricAccumulator
 from ..store.patches import PATCH_UM
-from ..store.targets import read_patches
+from ..store.targets import BinTargets, read_patches, targets_of
 from ..train.runs import Run, read_run
 from ..core.scales import BIN_UM, RESOLUTIONS_UM, bin_levels, level_label, pool_mask, sum_pool
 from ..model.losses import get_loss
 
 # %% auto #0
-__all__ = ['TRUTH', 'MOSAIC_GENES', 'MAP_CMAP', 'TISSUE_CMAP', 'run_labels', 'load_runs', 'gene_position', 'top_patches',
-           'masked_maps', 'gene_metrics', 'Mosaic', 'wsi_mosaic', 'colour_range', 'plot_mosaic', 'PatchViews',
-           'patch_views', 'plot_patch', 'read_log', 'log_levels', 'score_column', 'best_epoch', 'plot_training',
-           'save_figure', 'make_figures']
+__all__ = ['TRUTH', 'MOSAIC_GENES', 'MAP_CMAP', 'TISSUE_CMAP', 'run_labels', 'load_runs', 'gene_position', 'map_targets',
+           'top_patches', 'masked_maps', 'gene_metrics', 'Mosaic', 'wsi_mosaic', 'colour_range', 'plot_mosaic',
+           'PatchViews', 'patch_views', 'plot_patch', 'read_log', 'log_levels', 'score_column', 'best_epoch',
+           'plot_training', 'save_figure', 'make_figures']
 
 # %% ../../nbs/62_figures.ipynb #b3bd46c3
 TRUTH = 'Truth'   # the panel of observed counts
@@ -58,9 +58,9 @@ def _named(runs) -> dict:
     if TRUTH in runs: raise ValueError(f'{TRUTH!r} names the panel of observed counts; call the run something else')
     return runs
 
-def load_runs(runs) -> dict[str, Run]:
-    "Runs by name, loaded where given as folders, checked to share one `PatchStore`."
-    loaded = {name: r if isinstance(r, Run) else read_run(r) for name, r in _named(runs).items()}
+def load_runs(runs, *, store: str | Path | None = None) -> dict[str, Run]:
+    "Runs by name, loaded where given as folders (their store at `store` if it moved), checked to share one `PatchStore`."
+    loaded = {name: r if isinstance(r, Run) else read_run(r, store=store) for name, r in _named(runs).items()}
     (first, ref), *rest = loaded.items()
     for name, r in rest:
         if r.store.key != ref.store.key:
@@ -80,11 +80,19 @@ def gene_position(genes: Sequence[str], gene: str) -> int:
     return genes.index(gene)
 
 # %% ../../nbs/62_figures.ipynb #38cc957c
+def map_targets(store) -> BinTargets:
+    "The 2 µm counts the maps of `store`'s runs are drawn against: its own, or the 2 µm truth a synthetic spot store keeps."
+    targets = targets_of(store)
+    if targets.maps: return targets
+    if (truth := targets.truth_view(store)) is not None: return truth
+    raise ValueError(f'{store.path} holds spot counts and no 2 µm counts to draw gene maps against (only a synthetic spot study '
+                     'keeps them): a run trained on real spots has no figures here; `hdexpr evaluate --model_dir` scores it on its spots')
+
 def top_patches(store, gene: str, *, n: int = 36, min_umi: int = 50) -> np.ndarray:
     "Ids of the (at most) `n` test-patient patches with the most UMI of `gene`, more than `min_umi`, in slide order."
-    g = gene_position(store.genes, gene)
+    g, counts = gene_position(store.genes, gene), store.array(map_targets(store).counts)
     test = store.patches[store.patches.patient == store.test_patient]
-    umi = np.array([int(store.counts[int(i), g].sum()) for i in test.patch_id], dtype=np.int64)
+    umi = np.array([int(counts[int(i), g].sum()) for i in test.patch_id], dtype=np.int64)
     top = test.assign(umi=umi)[umi > min_umi].sort_values(['umi', 'patch_id'], ascending=[False, True]).head(n)
     return top.sort_values(['sample_id', 'grid_row', 'grid_col']).patch_id.to_numpy()
 
@@ -133,7 +141,7 @@ def wsi_mosaic(runs, gene: str, *, n: int = 36, min_umi: int = 50, resolution_um
     ids = top_patches(store, gene, n=n, min_umi=min_umi)
     if not len(ids): raise ValueError(f'no test-patient ({store.test_patient}) patch has more than {min_umi} UMI of {gene}; '
                                       'lower min_umi or choose another gene')
-    b, f = read_patches(store, ids), resolution_um // BIN_UM
+    b, f = read_patches(store, ids, targets=map_targets(store)), resolution_um // BIN_UM
     counts, mask = b['counts'][:, [gene_position(store.genes, gene)]], b['mask']
     cols = math.ceil(math.sqrt(len(ids))); grid = (math.ceil(len(ids) / cols), cols)
     maps, metrics = {TRUTH: _tile(masked_maps(counts[:, 0], mask, f), grid)}, {}
@@ -209,7 +217,7 @@ def patch_views(runs, gene: str, patch_id: int | None = None, *, resolutions: Se
     store = next(iter(runs.values())).store
     pid = int(top_patches(store, gene, n=1, min_umi=-1)[0]) if patch_id is None else int(patch_id)
     if pid not in set(store.patches.patch_id): raise ValueError(f'patch {pid} is not in {store.path} ({len(store)} patches)')
-    b, g = read_patches(store, [pid]), gene_position(store.genes, gene)
+    b, g = read_patches(store, [pid], targets=map_targets(store)), gene_position(store.genes, gene)
     counts, mask = b['counts'][:, [g]], b['mask']
     views = lambda x: {r: masked_maps(x[:, 0], mask, r // BIN_UM)[0] for r in resolutions}
     maps, metrics = {TRUTH: views(counts)}, {}
@@ -321,16 +329,18 @@ def _file_stem(gene: str) -> str: return re.sub(r'[^A-Za-z0-9._-]', '_', gene)
 def make_figures(model_dir: Sequence[str],             # run folders of one patch store (e.g. the Poisson and the MSE run), or {name: run}
                  *, genes: Sequence[str] = MOSAIC_GENES,   # genes to draw
                  out: str | Path | None = None,            # folder for the PNGs (default: <first run>/figures)
+                 store: str | Path | None = None,          # the runs' patch store, when it has moved since training (default: where their config.json says)
                  n: int = 36,                              # patches in a mosaic: the test patches with most UMI of the gene
                  min_umi: int = 50,                        # a mosaic patch holds more UMI of the gene than this
                  resolution_um: int = BIN_UM) -> list[Path]:   # bin size of the mosaics (2, 4, 8 or 16 µm)
     "WSI mosaics and one patch at 8/4/2 µm per gene, and the training curves, of runs of one store, as PNGs; returns their paths."
-    runs = load_runs(model_dir)
-    store = next(iter(runs.values())).store
-    out = Path(out) if out is not None else next(iter(runs.values())).path / 'figures'
+    runs = load_runs(model_dir, store=store)
+    first = next(iter(runs.values()))
+    out = Path(out) if out is not None else first.path / 'figures'
     genes = [genes] if isinstance(genes, str) else list(genes)
     if not genes: raise ValueError('make_figures: no genes given; name at least one, e.g. MT-ATP6')
-    for gene in genes: gene_position(store.genes, gene)
+    map_targets(first.store)   # real spots: refused before anything is drawn
+    for gene in genes: gene_position(first.store.genes, gene)
     out, paths = Path(out), []
     for gene in genes:
         mosaic = wsi_mosaic(runs, gene, n=n, min_umi=min_umi, resolution_um=resolution_um)

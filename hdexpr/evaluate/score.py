@@ -107,10 +107,13 @@ def _merged(parts: list[dict]) -> dict:
     return out
 
 def evaluate_run(model_dir: str | Path,       # a run folder of `hdexpr train`
-                 *, batch_size: int = 8,      # test patches scored at once (memory)
+                 *, store: str | Path | None = None,  # the run's patch store, when it has moved since training (default: where its config.json says)
+                 batch_size: int = 8,         # test patches scored at once (memory), ≥ 1
                  progress: bool = True) -> dict:
     "Score a run on its store's test patient beside the constant, the oracle and the linear probe; write the metric files; return the metrics by predictor."
-    run = read_run(model_dir)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f'--batch_size must be a whole number of patches ≥ 1; got {batch_size!r}')
+    run = read_run(model_dir, store=store)
     store = run.store
     targets = targets_of(store)
     scored = [targets] + [v for v in [targets.truth_view(store)] if v is not None]

@@ -42,9 +42,20 @@ class DecoderConfig:
     image_dims: tuple = (16, 32, 48, 64)  # its channels at 1, 2, 4, 8 µm (input: 4 × out_size px, e.g. 512)
 
     def __post_init__(self):
-        self.up_dims, self.image_dims = tuple(self.up_dims), tuple(self.image_dims)
         def need(ok, msg):
             if not ok: raise ValueError(f'DecoderConfig: {msg}')
+        whole = lambda v, low: isinstance(v, int) and not isinstance(v, bool) and v >= low
+        for k, low in dict(in_dim=1, n_genes=1, grid_size=1, out_size=1, hidden_dim=1, n_conv_blocks=0, n_layers=1, n_heads=1,
+                           n_gnn_layers=0, gnn_heads=1).items():
+            need(whole(getattr(self, k), low), f'{k} must be a whole number ≥ {low}, got {getattr(self, k)!r}')
+        for k in ('up_dims', 'image_dims'):
+            v = getattr(self, k)
+            need(isinstance(v, (list, tuple)) and len(v) >= 1 and all(whole(d, 1) for d in v), f'{k} must be a list of whole numbers ≥ 1, got {v!r}')
+        real = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        need(real(self.mlp_ratio) and self.mlp_ratio > 0, f'mlp_ratio must be a number > 0, got {self.mlp_ratio!r}')
+        need(real(self.dropout) and 0 <= self.dropout < 1, f'dropout must be a probability in [0, 1), got {self.dropout!r}')
+        need(isinstance(self.image_branch, bool), f'image_branch must be true or false, got {self.image_branch!r}')
+        self.up_dims, self.image_dims = tuple(self.up_dims), tuple(self.image_dims)
         need(self.head in ('log_rate', 'zscore'), f"head must be 'log_rate' or 'zscore', got {self.head!r}")
         need(self.pos_embed in ('sincos', 'learned'), f"pos_embed must be 'sincos' or 'learned', got {self.pos_embed!r}")
         need(self.hidden_dim % self.n_heads == 0, f'hidden_dim={self.hidden_dim} is not divisible by n_heads={self.n_heads}')

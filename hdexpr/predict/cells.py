@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anndata as ad
+import h5py
 import numpy as np
 import pandas as pd
 import tifffile
@@ -27,10 +28,10 @@ from skimage.morphology import remove_small_objects
 from skimage.segmentation import expand_labels, watershed
 from tqdm.auto import tqdm
 
-from ..core.folders import atomic_path
+from ..core.folders import atomic_path, check_writable
 from ..io.image import HEImage, check_tiff_complete, shrink_rgb, undecodable
 from ..io.visium_hd import BinToPixel
-from .folder import CELLS_NAME, H5AD_NAME, PredictionGrid, check_prediction_image, open_prediction
+from .folder import CELLS_NAME, H5AD_NAME, PREDICTION_FILES, PredictionGrid, check_prediction_image, open_prediction
 
 # %% auto #0
 __all__ = ['SEGMENT_UM', 'SEED_UM', 'MIN_NUCLEUS_UM2', 'MAX_NUCLEUS_UM2', 'EXPAND_UM', 'HALO_UM', 'TILE_PX', 'CELL_FILES',
@@ -469,11 +470,24 @@ def write_cells(grid: PredictionGrid, source: CellSource, image: Path, *, out: P
                            'seconds': round(time.perf_counter() - t0, 2)}
     return write_cells_h5ad(Path(out) / CELLS_NAME, found, X, n_bins, grid.genes, uns=uns)
 
+def _cells_of_hdexpr(path: Path) -> bool:
+    "Whether `path` is a cells.h5ad that hdexpr wrote (its `uns` says how it was made)."
+    try:
+        with h5py.File(path, 'r') as f: return 'uns/hdexpr_cells' in f
+    except OSError: return False
+
 def cells_folder(out: str | Path | None, grid: PredictionGrid) -> Path:
-    "The folder `cells.h5ad` goes to: `out`, or the prediction's own; a file there is refused."
+    """The folder `cells.h5ad` goes to: `out`, or the prediction's own. Refused: a file, a folder inside the prediction's own
+    files, one whose cells.h5ad hdexpr did not write (never replaced), one this process cannot write in."""
     out = grid.path if out is None else Path(out)
     if out.exists() and not out.is_dir(): raise ValueError(f'--out {out} is a file; --out names the folder cells.h5ad is written to')
-    return out
+    inside = next((grid.path / n for n in PREDICTION_FILES if (grid.path / n).resolve() in [out.resolve(), *out.resolve().parents]), None)
+    if inside is not None:
+        raise ValueError(f'--out {out} lies inside {inside}, a file of the prediction {grid.path}; leave --out out to write cells.h5ad '
+                         'beside the prediction, or choose a folder of its own')
+    if (out / CELLS_NAME).exists() and not _cells_of_hdexpr(out / CELLS_NAME):
+        raise ValueError(f'{out / CELLS_NAME} was not written by hdexpr, which will not replace it; move it, or choose another --out')
+    return check_writable(out, fix='choose another --out')
 
 def predict_cells(prediction_dir: str | Path,        # a finished prediction folder (`hdexpr predict --out`)
                   image: str | Path | None = None,   # the full-resolution H&E the prediction was made from (default: the one its predict.json names)

@@ -5,8 +5,10 @@
 # %% ../../nbs/72_prediction.ipynb #2190c085
 from __future__ import annotations
 
+import errno
 import hashlib
 import math
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,9 +32,9 @@ from ..train.runs import RUN_FILES, Run
 
 # %% auto #0
 __all__ = ['MAPS_NAME', 'H5AD_NAME', 'PREDICTION_KIND', 'PREDICTION_FORMAT', 'PREDICTION_MARKER', 'WORK_NAME', 'CELLS_NAME',
-           'SDATA_NAME', 'create_maps', 'chunk_writer', 'spatial_uns', 'write_prediction_h5ad', 'prediction_identity',
-           'mark_prediction', 'claim_prediction', 'prediction_summary', 'PredictionGrid', 'open_prediction',
-           'truth_prediction', 'check_prediction_image']
+           'SDATA_NAME', 'PREDICTION_FILES', 'create_maps', 'chunk_writer', 'spatial_uns', 'write_prediction_h5ad',
+           'prediction_identity', 'mark_prediction', 'claim_prediction', 'prediction_summary', 'PredictionGrid',
+           'open_prediction', 'truth_prediction', 'check_prediction_image']
 
 # %% ../../nbs/72_prediction.ipynb #ff81d570
 MAPS_NAME = 'prediction.zarr'
@@ -93,6 +95,10 @@ def _replace(group: h5py.Group, name: str, shape: tuple, dtype) -> h5py.Dataset:
     return ds
 
 # %% ../../nbs/72_prediction.ipynb #cb8321e0
+def _h5ad_bytes(n: int, n_genes: int, name_chars: int) -> int:
+    "More than the bytes `write_prediction_h5ad` writes for `n` bins of `n_genes` genes named by `name_chars` characters each."
+    return (1 << 20) + n * (2 * n_genes + 4 + 4 + 16 + 2 * (32 + name_chars))   # X, array_row/col, spatial, a vlen name (its heap)
+
 def write_prediction_h5ad(path: str | Path, maps: zarr.Group, grid: SlideGrid, *, uns: dict, band_bytes: int = 1 << 27) -> Path:
     "The predicted 2 µm bins of `maps` as an AnnData at `path` (bins × genes, float16), written under a temporary name."
     path = Path(path)
@@ -100,7 +106,9 @@ def write_prediction_h5ad(path: str | Path, maps: zarr.Group, grid: SlideGrid, *
     R, C = grid.grid_shape
     band = max(1, min(R, band_bytes // (4 * len(genes) * C)))
     n = int(sum(predicted[r:r + band].sum() for r in range(0, R, band)))
-    for stale in path.parent.glob(f'.{path.name}.tmp-*'): stale.unlink()   # left by a killed run (`atomic_path` names)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if _h5ad_bytes(n, len(genes), len(bin_names(grid, np.zeros(1, int), np.zeros(1, int))[0])) > shutil.disk_usage(path.parent).free:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))   # checked first: HDF5 may crash when the disk fills mid-write
     obs = pd.DataFrame({'array_row': np.zeros(0, np.int32), 'array_col': np.zeros(0, np.int32)}, index=pd.Index([], dtype=str))
     skeleton = ad.AnnData(np.zeros((0, len(genes)), np.float16), obs=obs, var=pd.DataFrame(index=pd.Index(genes, dtype=str)),
                           obsm={'spatial': np.zeros((0, 2))}, uns=uns)
@@ -285,3 +293,4 @@ def check_prediction_image(image: Path | None, grid: PredictionGrid) -> Path:
 # %% ../../nbs/72_prediction.ipynb #4ebf241b
 CELLS_NAME = 'cells.h5ad'              # cells × genes (`hdexpr cells`, `hdexpr predict --cells`)
 SDATA_NAME = 'prediction.sdata.zarr'   # the prediction as SpatialData (`--sdata`)
+PREDICTION_FILES = (MAPS_NAME, H5AD_NAME, PREDICTION_MARKER, WORK_NAME, SDATA_NAME)   # what no other output may go into

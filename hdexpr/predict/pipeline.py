@@ -5,8 +5,10 @@
 # %% ../../nbs/77_pipeline.ipynb #3bcd2d01
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
+from ..core.folders import check_writable, folder_lock
 from .cells import EXPAND_UM, cell_source, predict_cells, write_cells
 from .folder import check_prediction_image, open_prediction
 from .sdata import require_spatialdata, write_sdata
@@ -26,20 +28,28 @@ def predict(*, cells: str | None = None,          # also sum the prediction over
     source = None if cells is None else cell_source(cells, labels_downsample=labels_downsample, expand_um=expand_um)
     if sdata: require_spatialdata()
     check = None if source is None else (lambda grid: source.check(grid.tissue, grid.bin_to_pixel, grid.image.shape))
-    out = predict_slide(**slide, progress=progress, before_predicting=check)
-    grid = open_prediction(out)
-    image = check_prediction_image(Path(slide['image']), grid)
-    found = None if source is None else write_cells(grid, source, image, out=out, progress=progress)
-    if sdata: write_sdata(out, image, cells_h5ad=found, progress=progress)
+    with folder_lock(slide['out'], what='prediction'):
+        out = predict_slide(**slide, progress=progress, before_predicting=check)
+        grid = open_prediction(out)
+        image = check_prediction_image(Path(slide['image']), grid)
+        found = None if source is None else write_cells(grid, source, image, out=out, progress=progress)
+        if sdata: write_sdata(out, image, cells_h5ad=found, progress=progress)
     return out
 
 def cells(*, sdata: bool = False,                # also write prediction.sdata.zarr in the prediction folder: the H&E, the 2 and 8 µm bins and these cells as SpatialData (needs spatialdata)
           progress: bool = True,
           **cell_args) -> Path:
     "Sum a finished prediction over cells into `cells.h5ad` (every setting of `predict_cells`), then write it as SpatialData; returns cells.h5ad's path."
-    if sdata: require_spatialdata()
-    found = predict_cells(**cell_args, progress=progress)
+    prediction = Path(cell_args['prediction_dir'])
     if sdata:
-        grid = open_prediction(cell_args['prediction_dir'])
-        write_sdata(grid.path, check_prediction_image(cell_args.get('image'), grid), cells_h5ad=found, progress=progress)
+        require_spatialdata()
+        check_writable(prediction, fix='--sdata writes prediction.sdata.zarr into the prediction folder: make it writable, '
+                                        'or leave out --sdata')   # before the cells, which would be made for nothing
+    with contextlib.ExitStack() as held:   # the folders written: --out (default: the prediction's), and the prediction's with --sdata
+        for folder in [cell_args.get('out') or prediction, *([prediction] if sdata else [])]:
+            held.enter_context(folder_lock(folder, what='prediction' if Path(folder) == prediction else 'cells'))
+        found = predict_cells(**cell_args, progress=progress)
+        if sdata:
+            grid = open_prediction(prediction)
+            write_sdata(grid.path, check_prediction_image(cell_args.get('image'), grid), cells_h5ad=found, progress=progress)
     return found

@@ -12,6 +12,7 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
+from ..core.folders import folder_lock
 from .patches import PatchStore, prepare_bins
 from .spots import prepare_spots
 from ..io.manifest import manifest_path, read_manifest
@@ -78,5 +79,6 @@ def prepare(data_dir: str | Path,                   # a study: a folder holding 
     for name, value in given.items():
         if name not in builder.options and value != defaults[name].default:
             raise ValueError(f"--{name} applies to Visium HD bins; {where} holds {builder.supervision}: leave --{name} out")
-    return builder.build(rows, out, train_patients=train_patients, test_patient=test_patient, n_genes=n_genes, genes=genes,
-                         overwrite=overwrite, progress=progress, **{k: given[k] for k in builder.options})
+    with folder_lock(out, what='patch store'):   # one process writes a store at a time
+        return builder.build(rows, out, train_patients=train_patients, test_patient=test_patient, n_genes=n_genes, genes=genes,
+                             overwrite=overwrite, progress=progress, **{k: given[k] for k in builder.options})

@@ -27,12 +27,12 @@ from tqdm.auto import tqdm
 from .distributed import Dist, busy_machine_note, close_distributed, init_distributed
 from ..store.embeddings import EmbeddingCache, build_embedding_cache
 from ..model.encoders import autocast_dtype, get_encoder_spec, maybe_autocast, resolve_weights
-from ..core.folders import atomic_dir, atomic_path, write_atomic
+from ..core.folders import atomic_dir, atomic_path, folder_lock, write_atomic
 from ..model.losses import GradNorm, get_loss
 from .metrics import MetricAccumulator
 from ..model.decoder import compile_decoder
 from ..store.patches import N_VIEWS, PatchStore
-from .runs import TrainConfig, build_model, load_checkpoint, open_run, save_checkpoint
+from .runs import TrainConfig, build_model, load_checkpoint, open_run, run_started, save_checkpoint
 from ..store.targets import Targets, read_patches, targets_of
 
 # %% auto #0
@@ -279,14 +279,18 @@ def _training_state(cfg: TrainConfig, *, in_dim: int, stats: dict, n_train: int,
     return model, loss_module, gradnorm, optimizer, scheduler
 
 # %% ../../nbs/52_train.ipynb #3b6c19c8
-def fit(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: bool = True,
+def fit(cfg: TrainConfig, out: str | Path, *, resume: bool = True, progress: bool = True,
         stop_after_steps: int | None = None) -> Path:
-    """Train the decoder of `cfg` into the run folder `out` (or continue it with `resume`); returns `out`. Under torchrun: one DDP rank.
+    """Train the decoder of `cfg` into the run folder `out`, continuing the run of these settings there (refused when `resume` is
+    False); returns `out`. Under torchrun: one DDP rank. Rank 0 holds the folder (`folder_lock`) until the run ends.
 
     `stop_after_steps` ends the run after the first epoch that reaches that many optimiser steps, its schedule still spanning
-    `cfg`'s budget: the opening of a run that `resume` continues later (a sweep's candidate)."""
+    `cfg`'s budget: the opening of a run that a later `fit` continues (a sweep's candidate)."""
     dist = init_distributed(cfg.device)
-    try: return _fit(cfg, Path(out), resume=resume, progress=progress and dist.is_main, dist=dist, stop_after_steps=stop_after_steps)
+    try:
+        with contextlib.ExitStack() as held:
+            dist.run_on_main(lambda: str(held.enter_context(folder_lock(out, what='training run'))))
+            return _fit(cfg, Path(out), resume=resume, progress=progress and dist.is_main, dist=dist, stop_after_steps=stop_after_steps)
     finally: close_distributed(dist)
 
 def _fit(cfg: TrainConfig, out: Path, *, resume: bool, progress: bool, dist: Dist, stop_after_steps: int | None) -> Path:
@@ -303,7 +307,7 @@ def _fit(cfg: TrainConfig, out: Path, *, resume: bool, progress: bool, dist: Dis
                                                                          levels=levels, device=dist.device)
     state = {'epoch': 0, 'log': [], 'best_score': -math.inf, 'best_epoch': 0}
     last = out / 'checkpoints' / 'last.pt'
-    if resume and (last.exists() or (out / 'log.csv').exists()):
+    if last.exists() or (out / 'log.csv').exists():   # the same run, started: continued (`open_run` refused any other)
         ckpt = load_checkpoint(last)
         model.load_state_dict(ckpt['model']); optimizer.load_state_dict(ckpt['optimizer'])
         scheduler.load_state_dict(ckpt['scheduler'])
@@ -349,19 +353,22 @@ def _save_epoch(out: Path, model, loss_module, gradnorm, optimizer, scheduler, s
     _write_log(out, state['log'])
 
 # %% ../../nbs/52_train.ipynb #7d148fd3
-def fit_sweep(cfg: TrainConfig, out: str | Path, *, lrs, sweep_steps: int, progress: bool = True) -> Path:
-    "Train `cfg` into `out` with the learning rate of `lrs` that validated best after `sweep_steps` steps; the winner's opening is kept; `sweep.json` records the choice."
+def fit_sweep(cfg: TrainConfig, out: str | Path, *, lrs, sweep_steps: int, resume: bool = True, progress: bool = True) -> Path:
+    """Train `cfg` into `out` with the learning rate of `lrs` that validated best after `sweep_steps` steps, continuing what a run of
+    these settings left there as `fit` does (refused when `resume` is False); the winner's opening is kept; `sweep.json` records the choice."""
     out, lrs = Path(out), sorted({float(lr) for lr in lrs})
     if not lrs: raise ValueError('fit_sweep: no learning rate to choose from; pass at least one in lrs')
     trials = {lr: out.with_name(f'{out.name}_sweep') / f'lr_{lr:g}' for lr in lrs}
     column, scores = f'val_pcc_{targets_of(PatchStore(cfg.store)).score_level}', {}
-    for lr, trial in trials.items():
-        fit(replace(cfg, lr=lr), trial, resume=True, progress=progress, stop_after_steps=sweep_steps)
-        scores[lr] = float(pd.read_csv(trial / 'log.csv')[column].max())
-    best = max(lrs, key=lambda lr: (scores[lr], -lr))   # ties: the smaller step
-    if not (out / 'checkpoints' / 'last.pt').exists():   # the run proper continues its candidate's opening
-        with atomic_dir(out) as tmp: shutil.copytree(trials[best], tmp, dirs_exist_ok=True)
-    fit(replace(cfg, lr=best), out, resume=True, progress=progress)
-    write_atomic(out / 'sweep.json', json.dumps({'lrs': lrs, 'sweep_steps': sweep_steps, column: {f'{lr:g}': v for lr, v in scores.items()},
-                                                 'chosen_lr': best}, indent=1))
+    with folder_lock(out, what='training run'):   # the sweep's folder too: it is named after the run's
+        started = run_started(out, resume=resume)
+        for lr, trial in trials.items():      # finished openings are read back, an interrupted one continued
+            fit(replace(cfg, lr=lr), trial, progress=progress, stop_after_steps=sweep_steps)
+            scores[lr] = float(pd.read_csv(trial / 'log.csv')[column].max())
+        best = max(lrs, key=lambda lr: (scores[lr], -lr))   # ties: the smaller step
+        if not started:                       # the run proper continues its candidate's opening
+            with atomic_dir(out) as tmp: shutil.copytree(trials[best], tmp, dirs_exist_ok=True)
+        fit(replace(cfg, lr=best), out, progress=progress)
+        write_atomic(out / 'sweep.json', json.dumps({'lrs': lrs, 'sweep_steps': sweep_steps, column: {f'{lr:g}': v for lr, v in scores.items()},
+                                                     'chosen_lr': best}, indent=1))
     return out

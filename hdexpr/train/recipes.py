@@ -37,9 +37,10 @@ class Recipe:
         return TrainConfig.from_dict(merged, source=f'the {self.name} recipe')
 
     def fit(self, out: str | Path, *, resume: bool = True, progress: bool = True, **settings) -> Path:
-        "Train a run of this recipe (with `settings` over it) into `out`: the learning rate chosen first unless `settings` give one."
+        "Train a run of this recipe (with `settings` over it) into `out`, the learning rate chosen first unless `settings` give one; a run of the same settings there is continued (refused when `resume` is False)."
         cfg = self.train_config(**settings)
-        if self.lrs and 'lr' not in settings: return fit_sweep(cfg, out, lrs=self.lrs, sweep_steps=self.sweep_steps, progress=progress)
+        if self.lrs and 'lr' not in settings:
+            return fit_sweep(cfg, out, lrs=self.lrs, sweep_steps=self.sweep_steps, resume=resume, progress=progress)
         return fit(cfg, out, resume=resume, progress=progress)
 
 # %% ../../nbs/53_recipes.ipynb #3fe0698c

@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 import shutil
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cached_property
@@ -18,12 +20,12 @@ from ..model.encoders import DEFAULT_ENCODER, DEVICES, PRECISIONS, TokenGridEnco
 from ..core.folders import atomic_path, claim_folder, mark_folder, read_marker, write_atomic
 from ..model.losses import Loss, get_loss, list_losses
 from ..model.decoder import DecoderConfig, Hist2STDecoder
-from ..store.patches import PatchStore
+from ..store.patches import PROVENANCE_FILE, PatchStore
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'STUDY_DECODER', 'CONFIG_GROUPS', 'CHECKPOINT_FORMAT', 'RUN_KIND', 'RUN_FILE', 'RESUMABLE_CHANGES',
-           'RUN_FILES', 'TrainConfig', 'build_model', 'save_checkpoint', 'load_checkpoint', 'run_identity', 'open_run',
-           'Run', 'read_run']
+           'RUN_FILES', 'TrainConfig', 'ConfigError', 'build_model', 'save_checkpoint', 'load_checkpoint',
+           'run_identity', 'run_started', 'open_run', 'Run', 'read_run']
 
 # %% ../../nbs/51_runs.ipynb #f981efd4
 SCHEDULES = ('constant', 'cosine')
@@ -57,31 +59,58 @@ class TrainConfig:
     compile: bool = False            # compile the decoder with torch.compile (a minute or two first, faster steps after)
 
     def __post_init__(self):
-        def need(ok, msg):
-            if not ok: raise ValueError(f'TrainConfig: {msg}')
-        need(self.loss in list_losses(), f'loss must be one of {list_losses()}, got {self.loss!r}')
-        for k in ('epochs', 'batch_size', 'accumulate'):
-            need(isinstance(getattr(self, k), int) and getattr(self, k) >= 1, f'{k} must be an int >= 1, got {getattr(self, k)!r}')
-        need(self.lr > 0, f'lr must be > 0, got {self.lr}')
-        need(self.schedule in SCHEDULES, f'schedule must be one of {SCHEDULES}, got {self.schedule!r}')
-        need(self.max_steps is None or isinstance(self.max_steps, int) and self.max_steps >= 1,
-             f'max_steps must be None or an int >= 1, got {self.max_steps!r}')
-        need(0 < self.val_fraction < 1, f'val_fraction must be in (0, 1), got {self.val_fraction}')
-        need(self.device in DEVICES or str(self.device).startswith('cuda:'),
-             f"device must be {', '.join(map(repr, DEVICES))} or 'cuda:N', got {self.device!r}")
-        need(self.precision in PRECISIONS, f'precision must be one of {PRECISIONS}, got {self.precision!r}')
-        allowed = {f.name for f in fields(DecoderConfig)} - {'in_dim', 'n_genes', 'head'}
-        bad = sorted(set(self.decoder) - allowed)
-        need(not bad, f'decoder keys {bad} are not DecoderConfig fields one may set; choose from {sorted(allowed)}')
+        for name, (ok, must) in _CHECKS.items():
+            if not ok(getattr(self, name)): raise ConfigError(name, f'must be {must}; got {getattr(self, name)!r}')
+        try: DecoderConfig(**self.decoder)
+        except (TypeError, ValueError) as e: raise ConfigError('decoder', str(e).removeprefix('DecoderConfig: ')) from None
 
     @classmethod
     def from_dict(cls, d: dict, *, source: str = 'config') -> TrainConfig:
-        "A config from a dict (e.g. `config.json`), refusing keys it does not know."
+        "A config from a dict (e.g. `config.json`), refusing keys it does not know and values that are not valid, naming `source`."
+        if not isinstance(d, dict): raise ValueError(f'{source} holds {type(d).__name__}, not a dict of TrainConfig settings')
         known = [f.name for f in fields(cls)]
         unknown = sorted(set(d) - set(known))
         if unknown: raise ValueError(f'{source}: unknown TrainConfig key(s) {unknown}; known keys: {known}')
-        return cls(**d)
+        try: return cls(**d)
+        except ConfigError as e: raise ConfigError(e.field, e.problem, source=source) from None
 
+
+class ConfigError(ValueError):
+    "A `TrainConfig` setting that is not valid: which (`field`), what it must be (`problem`), and where it was read (`source`)."
+    def __init__(self, field: str, problem: str, *, source: str | None = None):
+        self.field, self.problem, self.source = field, problem, source
+        super().__init__(f"{source}: '{field}' {problem}" if source else f'TrainConfig: {field} {problem}')
+
+def _whole(low: int): return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
+def _real(ok): return lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(v) and ok(v)
+_flag = lambda v: isinstance(v, bool)
+_maybe = lambda check: lambda v: v is None or check(v)
+_DECODER_KEYS = tuple(f.name for f in fields(DecoderConfig) if f.name not in ('in_dim', 'n_genes', 'head'))
+
+_CHECKS = {   # field -> (check, what it must be)
+    'store': (lambda v: isinstance(v, str), 'the path of a patch store'),
+    'loss': (lambda v: v in list_losses(), f"one of {', '.join(list_losses())}"),
+    'encoder': (lambda v: isinstance(v, str) and v != '', 'the name of an encoder'),
+    'encoder_weights': (_maybe(lambda v: isinstance(v, str)), 'the path of a weights file, or null'),
+    'epochs': (_whole(1), 'a whole number ≥ 1'), 'batch_size': (_whole(1), 'a whole number ≥ 1'),
+    'accumulate': (_whole(1), 'a whole number ≥ 1'),
+    'lr': (_real(lambda v: 0 < v < math.inf), 'a number > 0'),
+    'weight_decay': (_real(lambda v: 0 <= v < math.inf), 'a number ≥ 0 (0: no weight decay)'),
+    'warmup_epochs': (_real(lambda v: 0 <= v < math.inf), 'a number of epochs ≥ 0 (0: no warm-up)'),
+    'schedule': (lambda v: v in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
+    'max_steps': (_maybe(_whole(1)), 'a whole number ≥ 1, or left out (the steps of --epochs)'),
+    'patience': (_whole(1), 'a whole number of epochs ≥ 1'),
+    'use_gradnorm': (_maybe(_flag), 'true, false or null (when there are several levels)'),
+    'multiscale': (_maybe(_flag), 'true, false or null (every level the store supervises)'),
+    'augment': (_flag, 'true or false'),
+    'val_fraction': (_real(lambda v: 0 < v < 1), 'a fraction in (0, 1)'),
+    'grad_clip': (_real(lambda v: v > 0), 'a gradient norm > 0 (inf: no clipping)'),
+    'seed': (lambda v: _whole(0)(v) and v < 2 ** 32, 'a whole number in [0, 2³²)'),
+    'decoder': (lambda v: isinstance(v, dict) and set(v) <= set(_DECODER_KEYS),
+                f"a dict of decoder settings among {', '.join(_DECODER_KEYS)}"),
+    'device': (lambda v: v in DEVICES or re.fullmatch(r'cuda:\d+', str(v)) is not None, f"{', '.join(DEVICES)} or cuda:N"),
+    'precision': (lambda v: v in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
+    'compile': (_flag, 'true or false')}
 
 CONFIG_GROUPS = {   # how `hdexpr train --help` groups the fields
     'data': ('store', 'val_fraction', 'augment', 'seed'),
@@ -103,11 +132,13 @@ CHECKPOINT_FORMAT = 1
 
 def save_checkpoint(obj: dict, path: Path) -> None:
     "`torch.save` the checkpoint `obj` (with its `format`) to a temporary file beside `path`, then rename it over `path`."
-    with atomic_path(path) as tmp: torch.save({'format': CHECKPOINT_FORMAT, **obj}, tmp)
+    with atomic_path(path) as tmp, open(tmp, 'wb') as f:   # through Python's file: a full disk is an OSError (ENOSPC), not torch's 'unexpected pos'
+        torch.save({'format': CHECKPOINT_FORMAT, **obj}, f)
 
 def load_checkpoint(path: Path) -> dict:
     "A checkpoint written by `save_checkpoint`, or a clear error when it is missing or unreadable."
-    if not path.exists(): raise FileNotFoundError(f'checkpoint {path} is missing')
+    if not path.exists(): raise FileNotFoundError(f'checkpoint {path} is missing; without it the run in {path.parent.parent} cannot '
+                                                  'continue: delete that folder to train it afresh')
     try: ckpt = torch.load(path, map_location='cpu', weights_only=False)
     except Exception as e:
         raise ValueError(f'checkpoint {path} is unreadable ({type(e).__name__}: {e}); it may be truncated or corrupt. '
@@ -126,15 +157,23 @@ def run_identity(cfg: TrainConfig, store: PatchStore) -> dict:
     return {'store_key': store.key, 'genes': store.genes, 'test_patient': store.test_patient,
             'config': {k: v for k, v in asdict(cfg).items() if k not in RESUMABLE_CHANGES + ('store',)}}
 
-def open_run(out: Path, cfg: TrainConfig, store: PatchStore, *, resume: bool) -> TrainConfig:
-    "Claim `out` for the run `cfg` of `store` (new, or with `resume` the same run); write its marker, config and genes; return the config as saved."
+def run_started(out: Path, *, resume: bool = True) -> bool:
+    "Whether the run folder `out` holds a run that finished an epoch (`checkpoints/last.pt`); refused when `resume` is False."
+    started = (Path(out) / 'checkpoints' / 'last.pt').exists()
+    if started and not resume:
+        raise FileExistsError(f'{out} already holds a training run; leave out --no-resume to continue it (with the same settings), '
+                              'or choose another --out')
+    return started
+
+def open_run(out: Path, cfg: TrainConfig, store: PatchStore, *, resume: bool = True) -> TrainConfig:
+    "Claim `out` for the run `cfg` of `store`: new, or this very run to continue (refused when `resume` is False); write its marker, config and genes; return the config as saved."
     out, cfg = Path(out), replace(cfg, store=str(Path(cfg.store).resolve()))
-    started = (out / 'checkpoints' / 'last.pt').exists()
+    if store.path.resolve() in [out.resolve(), *out.resolve().parents]:
+        raise ValueError(f'--out {out} lies inside the patch store {store.path} it trains on, whose folder is replaced whole when it is '
+                         'prepared again (the run with it); choose a folder outside the store')
+    started = run_started(out, resume=resume)
     meta = claim_folder(out, RUN_KIND, run_identity(cfg, store), overwrite=not started, marker=RUN_FILE, what='training run',
                         flag=None)
-    if meta is not None and started and not resume:
-        raise FileExistsError(f'{out} already holds a training run (run.json); pass --resume to continue it, '
-                              'or choose another output folder')
     if meta is None and out.exists(): shutil.rmtree(out)   # empty, or a run that never finished an epoch
     out.mkdir(parents=True, exist_ok=True)
     mark_folder(out, RUN_KIND, run_identity(cfg, store), marker=RUN_FILE)
@@ -159,16 +198,23 @@ class Run:
     @property
     def identity(self) -> dict:
         "What the run was trained on (`run.json`): store fingerprint, genes, test patient, config."
-        return read_marker(self.path, marker=RUN_FILE)['identity']
+        meta = read_marker(self.path, marker=RUN_FILE)
+        if meta is None or meta['kind'] != RUN_KIND or not isinstance(meta['identity'], dict):
+            raise ValueError(f'{self.path / RUN_FILE} is missing or damaged (it says what the run was trained on); train the run again')
+        return meta['identity']
 
     @cached_property
     def store(self) -> PatchStore:
         "The run's patch store, checked to be the one it was trained on."
-        store = PatchStore(self.config.store)
+        where = Path(self.config.store)
+        if not (where / PROVENANCE_FILE).exists():
+            raise FileNotFoundError(f"{self.path / 'config.json'}'s 'store' points to {where}, which "
+                                    f"{'holds no patch store' if where.exists() else 'is gone'}; pass --store with the store's new place")
+        store = PatchStore(where)
         if store.key != self.identity['store_key'] or store.genes != self.genes:
             raise ValueError(f'{self.path} was trained on a patch store {self.identity["store_key"]} of {len(self.genes)} genes, but '
-                             f'{store.path} is now {store.key} with {len(store.genes)} genes (it was prepared again); '
-                             'train the run again on the new store')
+                             f'{store.path} is {store.key} with {len(store.genes)} genes (another store, or the same prepared again); '
+                             "pass --store with the run's own store, or train the run again on this one")
         return store
 
     @cached_property
@@ -194,6 +240,22 @@ class Run:
         return self.loss.expected_counts(out, self.stats)
 
 # %% ../../nbs/51_runs.ipynb #0273dcc5
+def _read_json(path: Path):
+    "The JSON in `path`, or an error naming the file."
+    try: return json.loads(path.read_text())
+    except ValueError as e: raise ValueError(f'{path} is not valid JSON ({e}); restore it, or train the run again') from None
+
+def _check_stats(stats, genes: list[str], where: Path) -> None:
+    "Refuse statistics that are not a 'mean' and a 'std' of one finite number per gene of `genes`."
+    def fits(v): return isinstance(v, list) and len(v) == len(genes) and all(isinstance(x, (int, float)) and math.isfinite(x) for x in v)
+    bad = [k for k in ('mean', 'std') if not isinstance(stats, dict) or not fits(stats.get(k))]
+    if bad:
+        found = (', '.join(f'{k}: {len(v)} values' if isinstance(v, list) else f'{k}: {v!r}'[:40] for k, v in stats.items())
+                 if isinstance(stats, dict) else type(stats).__name__)
+        raise ValueError(f"{where} must hold 'mean' and 'std', each {len(genes)} numbers (one per gene of genes.txt), but "
+                         f"{' and '.join(map(repr, bad))} {'is' if len(bad) == 1 else 'are'} not that (it holds {found or 'nothing'}); "
+                         'the run folder is damaged: train the run again')
+
 def _read_files(path: Path, checkpoint: str) -> tuple[TrainConfig, list[str], dict, dict]:
     "The config, genes, statistics and checkpoint of the run folder `path`, each checked on its own."
     if not path.is_dir(): raise FileNotFoundError(f'Run folder {path} does not exist; pass the folder `hdexpr train` wrote (--model_dir)')
@@ -201,22 +263,21 @@ def _read_files(path: Path, checkpoint: str) -> tuple[TrainConfig, list[str], di
     missing = [f for f in RUN_FILES if not (path / f).exists()] + ([] if ckpt.exists() else [str(ckpt.relative_to(path))])
     if missing: raise FileNotFoundError(f"{path} is not a trained run: it lacks {', '.join(missing)}. Pass the folder `hdexpr "
                                         f"train` wrote (config.json, stats.json, genes.txt, checkpoints/{checkpoint}.pt)")
-    cfg = TrainConfig.from_dict(json.loads((path / 'config.json').read_text()), source=str(path / 'config.json'))
+    cfg = TrainConfig.from_dict(_read_json(path / 'config.json'), source=str(path / 'config.json'))
     genes = (path / 'genes.txt').read_text().split()
-    stats = json.loads((path / 'stats.json').read_text())
+    stats = _read_json(path / 'stats.json')
     if len(set(genes)) != len(genes): raise ValueError(f"{path / 'genes.txt'} repeats genes; the run folder is corrupt: train it again")
-    if len(genes) != len(stats['mean']):
-        raise ValueError(f'{path}/genes.txt lists {len(genes)} genes but stats.json has statistics for '
-                         f'{len(stats["mean"])}; the run folder is inconsistent: train the run again')
+    _check_stats(stats, genes, path / 'stats.json')
     state = load_checkpoint(ckpt)
     if not {'model', 'epoch'} <= set(state): raise ValueError(f'{ckpt} holds no model weights and epoch: not a checkpoint of a run; '
                                                               'train the run again')
     return cfg, genes, stats, state
 
-def read_run(path: str | Path, *, checkpoint: str = 'best', device: str | torch.device = 'cpu') -> Run:
-    "The run in folder `path` with the weights of `checkpoints/<checkpoint>.pt` ('best' or 'last'), decoder on `device`, checked."
+def read_run(path: str | Path, *, checkpoint: str = 'best', device: str | torch.device = 'cpu', store: str | Path | None = None) -> Run:
+    "The run in folder `path` with the weights of `checkpoints/<checkpoint>.pt` ('best' or 'last'), decoder on `device`, its store at `store` if it moved, checked."
     path = Path(path)
     cfg, genes, stats, ckpt = _read_files(path, checkpoint)
+    if store is not None: cfg = replace(cfg, store=str(Path(store).resolve()))
     ckpt_path = path / 'checkpoints' / f'{checkpoint}.pt'
     spec = get_encoder_spec(cfg.encoder)
     decoder, _ = build_model(cfg, in_dim=ckpt['model']['proj.weight'].shape[1], stats=stats)
