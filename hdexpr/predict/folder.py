@@ -189,7 +189,7 @@ def claim_prediction(out: str | Path, identity: dict, *, overwrite: bool = False
 
 # %% ../../nbs/72_prediction.ipynb #3b221cea
 def human_size(n: int) -> str:
-    "`n` bytes in B, kB, MB or GB (powers of 1000), as `ls -h --si` would say them."
+    "`n` bytes in B, kB, MB or GB (powers of 1000, the SI units file managers show)."
     for unit in ('B', 'kB', 'MB', 'GB'):
         if n < 1000 or unit == 'GB': return f'{n:.0f} {unit}' if unit == 'B' else f'{n:.1f} {unit}'
         n /= 1000
