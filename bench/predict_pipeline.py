@@ -58,7 +58,7 @@ def run_pipeline(args: list[str], out: Path, *, threads: int = 2) -> dict:
     done = {'prediction': lambda: _complete(out / 'predict.json'), 'cells': (out / 'cells.h5ad').exists,
             'SpatialData': (out / 'prediction.sdata.zarr').exists}
     t0 = time.perf_counter()
-    proc = subprocess.Popen([str(hdexpr), 'predict', *args, '--out', str(out), '--no-progress'], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([str(hdexpr), 'predict', *args, '--out', str(out)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
     ps, samples, ends = psutil.Process(proc.pid), [], {}
     lines = {}

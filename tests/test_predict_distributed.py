@@ -48,7 +48,7 @@ def tiny(tmp_path_factory):
     slide = ['--model_dir', run, '--image', p5 / 'P5_tissue_image.tif', '--spaceranger', p5, '--block_tiles', '2']
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    try: assert main(['predict', *map(str, slide), '--out', str(root / 'one'), '--no-progress']) == 0
+    try: assert main(['predict', *map(str, slide), '--out', str(root / 'one')]) == 0
     finally: torch.set_num_threads(threads)
     return root, slide
 
@@ -71,7 +71,7 @@ def same_folder(a: Path, b: Path, *, same_name: bool = True):
 
 def test_two_processes_share_a_slides_tiles(tiny):
     root, slide = tiny
-    r = torchrun_hdexpr('predict', *slide, '--out', root / 'two', '--no-progress')
+    r = torchrun_hdexpr('predict', *slide, '--out', root / 'two')
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count('bins of 2 µm predicted') == 1, r.stdout            # rank 0 alone reports
     assert 's/mm², 2 processes)' in r.stdout, r.stdout
@@ -83,7 +83,7 @@ def test_two_processes_share_a_manifests_slides(tiny):
     root, slide = tiny
     (root / 'slides.csv').write_text('sample_id,patient,path,image\n' +
                                      ''.join(f'{s},P5,study/P5,study/P5/P5_tissue_image.tif\n' for s in ('P5', 'P5_again')))
-    r = torchrun_hdexpr('predict', *slide[:2], '--manifest', root / 'slides.csv', *slide[6:], '--out', root / 'many', '--no-progress')
+    r = torchrun_hdexpr('predict', *slide[:2], '--manifest', root / 'slides.csv', *slide[6:], '--out', root / 'many')
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count('bins of 2 µm predicted') == 2, r.stdout            # each process reports its slide
     same_folder(root / 'one', root / 'many' / 'P5')

@@ -48,7 +48,7 @@ def predict(*, image: str | None = None,            # the full-resolution H&E (T
     source = None if cells is None else cell_source(cells, labels_downsample=labels_downsample, expand_um=expand_um)
     if sdata: require_spatialdata()
     if manifest is None: return _one_slide(source, sdata, progress, None, image=image, **slide)
-    given = [f'--{k}' for k in ('spaceranger', 'library_id') if slide.get(k) is not None]
+    given = [f'--{k}' for k in ('spaceranger', 'library_id') if slide.pop(k, None) is not None]   # the CLI passes them as None
     if given: raise ValueError(f"{' and '.join(given)} cannot go with --manifest: each slide's comes from its row (path, sample_id)")
     check_device(slide.get('device', 'auto'))
     share, rows = local_dist(str(slide.get('device', 'auto'))), read_manifest(manifest)
