@@ -29,7 +29,7 @@ __all__ = ['NOT_FLAGS', 'COMMANDS', 'flag_kwargs', 'signature_flags', 'config_fl
            'error_line', 'main']
 
 # %% ../nbs/99_cli.ipynb #a4cef7e6
-NOT_FLAGS = ('progress', 'before_predicting')   # parameters a command sets itself
+NOT_FLAGS = ('progress', 'before_predicting', 'dist')   # parameters a command sets itself
 
 def _unwrap(anno):
     "The annotation without `None` (`X | None`, `Optional[X]`), and `str` for a union of path-like types."
@@ -209,12 +209,9 @@ COMMANDS['figures'] = Command('hdexpr.evaluate.figures:make_figures', show=_show
 
 # %% ../nbs/99_cli.ipynb #642ec8e4
 def _show_prediction(out, args):
-    from hdexpr.predict.cells import cells_summary
-    from hdexpr.predict.folder import CELLS_NAME, SDATA_NAME, prediction_summary
-    from hdexpr.predict.sdata import sdata_summary
-    print(prediction_summary(out))
-    if args.get('cells') is not None: print(cells_summary(Path(out) / CELLS_NAME))
-    if args.get('sdata'): print(sdata_summary(Path(out) / SDATA_NAME))
+    from hdexpr.predict.pipeline import predict_summary
+    for folder in [] if out is None else [out] if isinstance(out, Path) else out:   # None: a torchrun process that only helped
+        print(predict_summary(folder))
 
 COMMANDS['predict'] = Command('hdexpr.predict.pipeline:predict', show=_show_prediction, forwards='hdexpr.predict.slide:predict_slide')
 

@@ -9,6 +9,7 @@ import errno
 import hashlib
 import math
 import os
+import resource
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 import zarr
+from tqdm.auto import tqdm
 
 import hdexpr
 from ..core.folders import FolderInUse, atomic_path, claim_folder, mark_folder, read_marker
@@ -33,8 +35,8 @@ from ..train.runs import RUN_FILES, Run
 # %% auto #0
 __all__ = ['MAPS_NAME', 'H5AD_NAME', 'PREDICTION_KIND', 'PREDICTION_FORMAT', 'PREDICTION_MARKER', 'WORK_NAME', 'CELLS_NAME',
            'SDATA_NAME', 'PREDICTION_FILES', 'create_maps', 'chunk_writer', 'spatial_uns', 'write_prediction_h5ad',
-           'prediction_identity', 'mark_prediction', 'claim_prediction', 'prediction_summary', 'PredictionGrid',
-           'open_prediction', 'truth_prediction', 'check_prediction_image']
+           'prediction_identity', 'mark_prediction', 'claim_prediction', 'human_size', 'disk_usage', 'peak_rss_gib',
+           'prediction_summary', 'PredictionGrid', 'open_prediction', 'truth_prediction', 'check_prediction_image']
 
 # %% ../../nbs/72_prediction.ipynb #ff81d570
 MAPS_NAME = 'prediction.zarr'
@@ -99,7 +101,8 @@ def _h5ad_bytes(n: int, n_genes: int, name_chars: int) -> int:
     "More than the bytes `write_prediction_h5ad` writes for `n` bins of `n_genes` genes named by `name_chars` characters each."
     return (1 << 20) + n * (2 * n_genes + 4 + 4 + 16 + 2 * (32 + name_chars))   # X, array_row/col, spatial, a vlen name (its heap)
 
-def write_prediction_h5ad(path: str | Path, maps: zarr.Group, grid: SlideGrid, *, uns: dict, band_bytes: int = 1 << 27) -> Path:
+def write_prediction_h5ad(path: str | Path, maps: zarr.Group, grid: SlideGrid, *, uns: dict, band_bytes: int = 1 << 27,
+                          progress: bool = False) -> Path:
     "The predicted 2 µm bins of `maps` as an AnnData at `path` (bins × genes, float16), written under a temporary name."
     path = Path(path)
     genes, fine, predicted = maps.attrs['genes'], maps['2um'], maps['predicted']
@@ -120,7 +123,7 @@ def write_prediction_h5ad(path: str | Path, maps: zarr.Group, grid: SlideGrid, *
             rows, cols = (_replace(f['obs'], k, (n,), np.int32) for k in ('array_row', 'array_col'))
             xy = _replace(f['obsm'], 'spatial', (n, 2), np.float64)
             at = 0
-            for r0 in range(0, R, band):
+            for r0 in tqdm(range(0, R, band), desc=path.name, unit='band', disable=not progress):
                 rr, cc = np.nonzero(predicted[r0:r0 + band])
                 if not len(rr): continue
                 values = fine[:, r0:r0 + band, :][:, rr, cc]
@@ -193,16 +196,21 @@ def claim_prediction(out: str | Path, identity: dict, *, overwrite: bool = False
     return meta
 
 # %% ../../nbs/72_prediction.ipynb #3b221cea
-def _size(n: int) -> str:
+def human_size(n: int) -> str:
+    "`n` bytes in B, kB, MB or GB (powers of 1000, the SI units file managers show)."
     for unit in ('B', 'kB', 'MB', 'GB'):
         if n < 1000 or unit == 'GB': return f'{n:.0f} {unit}' if unit == 'B' else f'{n:.1f} {unit}'
         n /= 1000
 
-def _disk(path: Path) -> tuple[int, int]:
+def disk_usage(path: Path) -> tuple[int, int]:
     "Bytes and files of `path` (a file, or a folder and everything in it)."
     if path.is_file(): return path.stat().st_size, 1
     files = [p for p in path.rglob('*') if p.is_file()]
     return sum(p.stat().st_size for p in files), len(files)
+
+def peak_rss_gib() -> float:
+    "The peak resident memory of this process so far, in GiB (Linux's `ru_maxrss`, in kB)."
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
 
 def prediction_summary(out: str | Path) -> str:
     "One paragraph on the finished prediction in `out`: bins predicted, genes, tiles, time, the tissue check, the files and their sizes."
@@ -214,7 +222,10 @@ def prediction_summary(out: str | Path) -> str:
     s = meta['summary']
     text = (f"{s['library_id']}: {s['bins']:,} bins of {BIN_UM} µm predicted ({s['bins'] / max(s['in_tissue_bins'], 1):.0%} of "
             f"{s['in_tissue_bins']:,} in tissue, {s['bins'] * BIN_UM ** 2 / 1e6:.2f} mm²) for {s['genes']} genes, from {s['tiles']:,} "
-            f"tiles in {s['blocks']:,} block{'s' * (s['blocks'] != 1)} (stride {s['stride']}), in {s['seconds']:.1f} s")
+            f"tiles in {s['blocks']:,} block{'s' * (s['blocks'] != 1)} (stride {s['stride']}), in {s['seconds']:.1f} s"
+            + (f" ({s['s_per_mm2']:.2f} s/mm², {s['processes']} processes)" if s.get('processes', 1) > 1 else
+               f" ({s['s_per_mm2']:.2f} s/mm²)" if 's_per_mm2' in s else '')
+            + (f", peak RSS {s['peak_rss_gib']:.2f} GiB" if 'peak_rss_gib' in s else ''))
     if s['blocks_resumed']: text += f" ({s['blocks_resumed']} of the blocks were done by an earlier, interrupted run)"
     if s.get('tissue_overlap'):
         o = s['tissue_overlap']
@@ -222,8 +233,8 @@ def prediction_summary(out: str | Path) -> str:
                  + (f" and {o['on_glass']:.1%} of its bins off tissue" if o['glass_bins'] else ''))
     files = []
     for name in (H5AD_NAME, MAPS_NAME, PREDICTION_MARKER):
-        n, k = _disk(out / name)
-        files.append(f'{out / name} ({_size(n)}' + (f' in {k} files)' if k > 1 else ')'))
+        n, k = disk_usage(out / name)
+        files.append(f'{out / name} ({human_size(n)}' + (f' in {k} files)' if k > 1 else ')'))
     return text + '. Wrote ' + ', '.join(files) + '.'
 
 # %% ../../nbs/72_prediction.ipynb #67034d0b

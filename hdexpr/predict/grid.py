@@ -13,11 +13,11 @@ import pandas as pd
 
 from ..io.image import (MAX_SCAN_UM, HEImage, agreed_pixel_size, detect_tissue, image_pixel_sizes, read_overview,
                           tissue_on_bins)
-from ..io.visium_hd import BinToPixel, bin_barcodes, iter_tissue_positions, open_sample
+from ..io.visium_hd import BINNED_SUBDIR, BinToPixel, bin_barcodes, iter_tissue_positions, open_sample
 from ..core.scales import BIN_UM
 
 # %% auto #0
-__all__ = ['SlideGrid', 'image_microns_per_pixel', 'grid_from_image', 'grid_from_spaceranger', 'bin_names']
+__all__ = ['SlideGrid', 'image_microns_per_pixel', 'grid_from_image', 'slide_name', 'grid_from_spaceranger', 'bin_names']
 
 # %% ../../nbs/70_slide_grid.ipynb #ee8f2542
 @dataclass
@@ -85,11 +85,18 @@ def _barcode_lookup(binned_dir: Path, n_cols: int) -> pd.Series | None:
     return pd.Series(np.concatenate([p.barcode.to_numpy() for p in parts]), index=keys).sort_index()
 
 # %% ../../nbs/70_slide_grid.ipynb #0c26cc22
+def slide_name(spaceranger: str | Path) -> str:
+    "The sample's name of the Space Ranger output at `spaceranger`: the first folder up from it that is not `outs`, `binned_outputs` or `square_002um`."
+    path = Path(spaceranger).resolve()
+    layout = {'outs', *BINNED_SUBDIR.parts}
+    return next((p.name for p in (path, *path.parents) if p.name not in layout), path.name)
+
+# %% ../../nbs/70_slide_grid.ipynb #fbb15600
 def grid_from_spaceranger(path: str | Path, image: str | Path, *, microns_per_pixel: float | None = None,
                           tissue_saturation: float | None = None, name: str | None = None) -> SlideGrid:
     "The 2 µm grid of the Space Ranger output at `path` (bins, affine, in_tissue, barcodes) on its full-resolution H&E `image`, checked."
     s = open_sample(path, image, microns_per_pixel=microns_per_pixel, tissue_saturation=tissue_saturation)   # every check
-    return SlideGrid(name or s.sample_id, s.image, s.bin_to_pixel, s.tissue, s.microns_per_pixel, s.binned_dir,
+    return SlideGrid(name or slide_name(path), s.image, s.bin_to_pixel, s.tissue, s.microns_per_pixel, s.binned_dir,
                      _barcode_lookup(s.binned_dir, s.grid_shape[1]), s.overview, s.overview_scale, s.tissue_overlap)
 
 # %% ../../nbs/70_slide_grid.ipynb #69650e9e

@@ -8,33 +8,57 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from ..core.folders import check_writable, folder_lock
-from .cells import EXPAND_UM, cell_source, predict_cells, write_cells
-from .folder import check_prediction_image, open_prediction
-from .sdata import require_spatialdata, write_sdata
-from .slide import predict_slide
+import h5py
+import zarr
+
+from ..io.manifest import read_manifest
+from .cells import EXPAND_UM, cell_source, cells_summary, predict_cells, write_cells
+from ..core.folders import check_writable, folder_lock, read_marker
+from .folder import (CELLS_NAME, H5AD_NAME, MAPS_NAME, PREDICTION_MARKER, SDATA_NAME, check_prediction_image, disk_usage,
+                                   human_size, open_prediction, peak_rss_gib, prediction_summary)
+from .sdata import require_spatialdata, sdata_summary, write_sdata
+from .slide import check_device, predict_slide
+from ..train.distributed import Dist, is_main_process, local_dist
 
 # %% auto #0
-__all__ = ['predict', 'cells']
+__all__ = ['predict', 'cells', 'predict_summary']
 
 # %% ../../nbs/77_pipeline.ipynb #f6f9ef12
-def predict(*, cells: str | None = None,          # also sum the prediction over cells into cells.h5ad: builtin (nuclei segmented on the H&E), a GeoJSON of cell polygons in full-resolution pixels, or an integer label image (.tif, .npy)
-            labels_downsample: int = 1,           # the label image of --cells is the H&E shrunk by this whole factor (1: full resolution)
-            expand_um: float = EXPAND_UM,         # --cells builtin: grow each nucleus by this many µm into its cell (> 0)
-            sdata: bool = False,                  # also write prediction.sdata.zarr: the H&E, the 2 and 8 µm bins and the cells as SpatialData (needs spatialdata)
-            progress: bool = True,
-            **slide) -> Path:
-    "Predict 2 µm expected counts of a trained run over a whole H&E slide (every setting of `predict_slide`), then its cells and SpatialData; returns the folder."
-    source = None if cells is None else cell_source(cells, labels_downsample=labels_downsample, expand_um=expand_um)
-    if sdata: require_spatialdata()
+def _one_slide(source, sdata: bool, progress: bool, dist: Dist | None, **slide) -> Path | None:
+    "The prediction of one slide (`predict_slide`'s settings), then its cells and SpatialData; None in a process that only helped."
     check = None if source is None else (lambda grid: source.check(grid.tissue, grid.bin_to_pixel, grid.image.shape))
-    with folder_lock(slide['out'], what='prediction'):
-        out = predict_slide(**slide, progress=progress, before_predicting=check)
+    main = dist.is_main if dist is not None else is_main_process()
+    with folder_lock(slide['out'], what='prediction') if main else contextlib.nullcontext():   # torchrun's helpers write its blocks
+        out = predict_slide(**slide, progress=progress, before_predicting=check, dist=dist)
+        if not main: return None
         grid = open_prediction(out)
         image = check_prediction_image(Path(slide['image']), grid)
         found = None if source is None else write_cells(grid, source, image, out=out, progress=progress)
         if sdata: write_sdata(out, image, cells_h5ad=found, progress=progress)
     return out
+
+def predict(*, image: str | None = None,            # the full-resolution H&E (TIFF, tiled or pyramidal), with --spaceranger the one Space Ranger was run with; or --manifest
+            manifest: str | None = None,            # instead of --image: a manifest.csv of slides (sample_id, patient, path: the Space Ranger output, image), each predicted into --out/<sample_id>; torchrun's processes share the slides out
+            cells: str | None = None,               # also sum the prediction over cells into cells.h5ad: builtin (nuclei segmented on the H&E), a GeoJSON of cell polygons in full-resolution pixels, or an integer label image (.tif, .npy)
+            labels_downsample: int = 1,             # the label image of --cells is the H&E shrunk by this whole factor (1: full resolution)
+            expand_um: float = EXPAND_UM,           # --cells builtin: grow each nucleus by this many µm into its cell (> 0)
+            sdata: bool = False,                    # also write prediction.sdata.zarr: the H&E, the 2 and 8 µm bins and the cells as SpatialData (needs spatialdata)
+            progress: bool = True,
+            **slide) -> Path | list[Path] | None:
+    "Predict 2 µm expected counts of a trained run over a whole H&E slide, or each slide of a manifest (every setting of `predict_slide`), then cells and SpatialData; returns the folder(s)."
+    if (image is None) == (manifest is None):
+        raise ValueError('pass --image (one slide) or --manifest (a slide per row)' + (', not both' if image is not None else ''))
+    source = None if cells is None else cell_source(cells, labels_downsample=labels_downsample, expand_um=expand_um)
+    if sdata: require_spatialdata()
+    if manifest is None: return _one_slide(source, sdata, progress, None, image=image, **slide)
+    given = [f'--{k}' for k in ('spaceranger', 'library_id') if slide.pop(k, None) is not None]   # the CLI passes them as None
+    if given: raise ValueError(f"{' and '.join(given)} cannot go with --manifest: each slide's comes from its row (path, sample_id)")
+    check_device(slide.get('device', 'auto'))
+    share, rows = local_dist(str(slide.get('device', 'auto'))), read_manifest(manifest)
+    out = Path(slide.pop('out'))
+    return [_one_slide(source, sdata, progress, Dist(device=share.device), **slide, image=row.image, out=out / row.sample_id,
+                       spaceranger=row.path if row.assay == 'visium_hd' else None, library_id=row.sample_id)
+            for row in share.deal(list(rows.itertuples()))]
 
 def cells(*, sdata: bool = False,                # also write prediction.sdata.zarr in the prediction folder: the H&E, the 2 and 8 µm bins and these cells as SpatialData (needs spatialdata)
           progress: bool = True,
@@ -53,3 +77,23 @@ def cells(*, sdata: bool = False,                # also write prediction.sdata.z
             grid = open_prediction(prediction)
             write_sdata(grid.path, check_prediction_image(cell_args.get('image'), grid), cells_h5ad=found, progress=progress)
     return found
+
+# %% ../../nbs/77_pipeline.ipynb #a3038e93
+def predict_summary(out: str | Path) -> str:
+    "The lines `hdexpr predict` prints for the finished folder `out`: each step's, then bins, cells, seconds, peak RSS and files."
+    out = Path(out)
+    lines, s = [prediction_summary(out)], read_marker(out, marker=PREDICTION_MARKER)['summary']
+    steps, counts = {'prediction': s['seconds']}, [f"{s['bins']:,} bins"]
+    if (out / CELLS_NAME).exists():
+        lines.append(cells_summary(out / CELLS_NAME))
+        with h5py.File(out / CELLS_NAME, 'r') as f:
+            counts.append(f"{f['X'].shape[0]:,} cells")
+            steps['cells'] = float(f['uns']['hdexpr_cells']['seconds'][()])
+    if (out / SDATA_NAME).exists():
+        lines.append(sdata_summary(out / SDATA_NAME))
+        steps['SpatialData'] = zarr.open_group(out / SDATA_NAME, mode='r').attrs['hdexpr']['seconds']
+    files = [(name, *disk_usage(out / name)) for name in (H5AD_NAME, MAPS_NAME, CELLS_NAME, SDATA_NAME) if (out / name).exists()]
+    lines.append(f"{s['library_id']}: {', '.join(counts)} in {sum(steps.values()):,.0f} s ("
+                 + ', '.join(f'{k} {v:,.0f} s' for k, v in steps.items()) + f"), peak RSS {peak_rss_gib():.2f} GiB; "
+                 + ', '.join(f'{name} {human_size(n)}' for name, n, _ in files) + f' in {out}')
+    return '\n'.join(lines)

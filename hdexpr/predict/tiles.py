@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -18,13 +19,14 @@ from tqdm.auto import tqdm
 
 from ..model.encoders import TokenGridEncoder
 from ..core.folders import atomic_dir
-from ..store.patches import HIRES_PX, PATCH_BINS, crop_patch_image
+from ..store.patches import HIRES_PX, IMAGE_PX, PATCH_BINS, crop_patch_image
+from ..train.distributed import Dist
 from ..train.runs import Run
 from .grid import SlideGrid
 
 # %% auto #0
-__all__ = ['CHUNK_BINS', 'STRIDES', 'WriteChunk', 'hann_window', 'TilePlan', 'plan_tiles', 'predict_tiles', 'blend_chunk',
-           'open_work_store', 'seam_ratio', 'sweep']
+__all__ = ['CHUNK_BINS', 'STRIDES', 'WriteChunk', 'hann_window', 'TilePlan', 'plan_tiles', 'image_sizes', 'predict_tiles',
+           'TileImages', 'blend_chunk', 'open_work_store', 'seam_ratio', 'sweep']
 
 # %% ../../nbs/71_tiles.ipynb #9904c68b
 CHUNK_BINS = 2 * PATCH_BINS   # output chunks (of the zarr maps): 256 bins a side, blended and written at once
@@ -97,21 +99,54 @@ def plan_tiles(tissue: np.ndarray, *, stride: int = 64, block_tiles: int = 4, mi
     return TilePlan(tissue.shape, stride, tiles, blocks, [np.unique(block_of[c]) for c in chunk_tiles], chunk_tiles, tile_chunks)
 
 # %% ../../nbs/71_tiles.ipynb #4020dad2
+def image_sizes(run: Run) -> tuple[int, ...]:
+    "The crop sizes (px) the run's model takes of a tile: the encoder's, and the image branch's when the decoder has one."
+    return (IMAGE_PX, HIRES_PX) if run.decoder.config.image_branch else (IMAGE_PX,)
+
 @torch.inference_mode()
 def predict_tiles(run: Run, encoder: TokenGridEncoder, grid: SlideGrid, origins: np.ndarray, grid_rc: np.ndarray, *,
-                  batch_size: int = 16) -> np.ndarray:
+                  batch_size: int = 16, crops: Callable[[int, int], list[np.ndarray]] | None = None) -> np.ndarray:
     """Expected counts of the 128-bin tiles with first bins `origins`, decoded together as one graph batch.
 
     Shapes: origins (B, 2) (array row, col), grid_rc (B, 2) -> (B, G, 128, 128) float32"""
-    as_float = lambda imgs: torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float().div_(255)   # (B, 3, px, px) in [0, 1]
-    x = as_float([crop_patch_image(grid, int(r), int(c)) for r, c in origins])                      # the encoder's 224 px
-    device = next(run.decoder.parameters()).device
+    sizes = image_sizes(run)
+    crops = crops or (lambda r, c: [crop_patch_image(grid, r, c, image_px=px) for px in sizes])
+    images = [crops(int(r), int(c)) for r, c in origins]                                              # per tile, one crop per size
+    as_float = lambda n: torch.from_numpy(np.stack([i[n] for i in images])).permute(0, 3, 1, 2).float().div_(255)   # (B, 3, px, px)
+    x, device = as_float(0), next(run.decoder.parameters()).device
     tokens = torch.cat([encoder(x[i:i + batch_size].to(device)) for i in range(0, len(x), batch_size)])
-    hires = as_float([crop_patch_image(grid, int(r), int(c), image_px=HIRES_PX) for r, c in origins]).to(device) \
-        if run.decoder.config.image_branch else None                                                  # the image branch's 512 px
+    hires = as_float(1).to(device).contiguous(memory_format=torch.channels_last) if len(sizes) > 1 else None   # the image branch's 512 px
     out = run.decoder(tokens.half().float(), slide=torch.zeros(len(x), dtype=torch.long, device=device),
                       grid_rc=torch.as_tensor(np.asarray(grid_rc), dtype=torch.long, device=device), image=hires)
     return run.expected_counts(out.float().cpu()).numpy()
+
+# %% ../../nbs/71_tiles.ipynb #e38cbe0c
+class TileImages:
+    "The crops of tiles (one uint8 (px, px, 3) per size in `sizes`), pieced together from `stride`-bin cells, each cropped once."
+    def __init__(self, grid: SlideGrid, origins: np.ndarray, *, stride: int, sizes: tuple[int, ...]):
+        self.grid, self.stride, self.sizes, self.cache = grid, stride, sizes, {}
+        self.left = Counter(k for r0, c0 in np.asarray(origins).reshape(-1, 2) for k in self._cells(int(r0), int(c0)))   # tiles to come, per cell
+
+    def _cells(self, row0: int, col0: int) -> list[tuple[int, int]]:
+        n, s = PATCH_BINS // self.stride, self.stride
+        return [(row0 // s + i, col0 // s + j) for i in range(n) for j in range(n)]
+
+    def _cell(self, key: tuple[int, int]) -> list[np.ndarray]:
+        if key not in self.cache:
+            s = self.stride
+            self.cache[key] = [crop_patch_image(self.grid, key[0] * s, key[1] * s, image_px=px * s // PATCH_BINS, bins=s) for px in self.sizes]
+        return self.cache[key]
+
+    def __call__(self, row0: int, col0: int) -> list[np.ndarray]:
+        "The crops of the tile whose first bin is (`row0`, `col0`), one per size; the cells no tile to come lies on are dropped."
+        n, keys = PATCH_BINS // self.stride, self._cells(row0, col0)
+        cells = [self._cell(k) for k in keys]
+        crops = [np.concatenate([np.concatenate([cells[i * n + j][m] for j in range(n)], 1) for i in range(n)], 0)
+                 for m in range(len(self.sizes))]
+        for k in keys:
+            self.left[k] -= 1
+            if self.left[k] <= 0: self.cache.pop(k, None)
+        return crops
 
 # %% ../../nbs/71_tiles.ipynb #e78568b3
 def blend_chunk(u: int, v: int, plan: TilePlan, tiles: zarr.Array, tissue: np.ndarray, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -139,15 +174,16 @@ def open_work_store(path: str | Path, plan: TilePlan, n_genes: int) -> zarr.Grou
         root.create_array('tiles', shape=(len(plan.tiles), n_genes, PATCH_BINS, PATCH_BINS), chunks=(1, n_genes, PATCH_BINS, PATCH_BINS),
                           dtype='float32', fill_value=0, compressors=None,
                           chunk_key_encoding={'name': 'default', 'separator': '.'})   # flat: a freed tile leaves no folders
-        root.create_array('block_done', shape=(len(plan.blocks),), chunks=(len(plan.blocks),), dtype=bool, fill_value=False)
+        root.create_array('block_done', shape=(len(plan.blocks),), chunks=(1,), dtype=bool, fill_value=False,
+                          chunk_key_encoding={'name': 'default', 'separator': '.'})
         root.create_array('chunk_done', shape=plan.chunks_shape, chunks=plan.chunks_shape, dtype=bool, fill_value=False)
     return zarr.open_group(path, mode='r+')
 
 # %% ../../nbs/71_tiles.ipynb #c226c5db
 WriteChunk = Callable[[int, int, np.ndarray, np.ndarray], None]   # (u, v, counts (G, h, w), predicted (h, w)) of one output chunk
 
-def _blend_ready(plan: TilePlan, work: zarr.Group, write_chunk: WriteChunk, tissue: np.ndarray, window: np.ndarray):
-    "Blend and write every output chunk whose blocks are all done; free the tiles no chunk needs any more."
+def _blend_ready(plan: TilePlan, work: zarr.Group, write_chunk: WriteChunk, tissue: np.ndarray, window: np.ndarray) -> np.ndarray:
+    "Blend and write every output chunk whose blocks are all done; free the tiles no chunk needs any more; returns the blocks done."
     block_done, chunk_done = work['block_done'][:], work['chunk_done'][:]
     n_v, newly = plan.chunks_shape[1], []
     for chunk in np.flatnonzero(~chunk_done.ravel()):
@@ -155,11 +191,12 @@ def _blend_ready(plan: TilePlan, work: zarr.Group, write_chunk: WriteChunk, tiss
             u, v = divmod(int(chunk), n_v)
             write_chunk(u, v, *blend_chunk(u, v, plan, work['tiles'], tissue, window))
             chunk_done[u, v] = True; newly.append(chunk)
-    if not newly: return
+    if not newly: return block_done
     work['chunk_done'][:] = chunk_done
     flat = chunk_done.ravel()
     for t in np.unique(np.concatenate([plan.chunk_tiles[c] for c in newly])):
         if flat[plan.tile_chunks[t]].all(): work['tiles'][int(t)] = 0   # all-zero chunks are not stored: this deletes the chunk
+    return block_done
 
 # %% ../../nbs/71_tiles.ipynb #f10232aa
 def seam_ratio(fine: np.ndarray, tissue: np.ndarray, *, every: int = PATCH_BINS) -> float:
@@ -171,19 +208,26 @@ def seam_ratio(fine: np.ndarray, tissue: np.ndarray, *, every: int = PATCH_BINS)
 
 # %% ../../nbs/71_tiles.ipynb #474256cc
 def sweep(plan: TilePlan, work: zarr.Group, run: Run, encoder: TokenGridEncoder, grid: SlideGrid, write_chunk: WriteChunk, *,
-          batch_size: int = 16, progress: bool = True):
-    "Decode every block of `plan` not done yet into the work store, handing each output chunk to `write_chunk` as it completes."
-    window, tissue = hann_window(), grid.tissue
-    done = work['block_done'][:]
-    todo = [b for b in range(len(plan.blocks)) if not done[b]]
-    _blend_ready(plan, work, write_chunk, tissue, window)        # chunks a killed run left unblended
-    with tqdm(total=len(plan.tiles), initial=len(plan.tiles) - sum(len(plan.blocks[b]) for b in todo),
-              desc=f'predicting {grid.name}', unit='tile', disable=not progress) as bar:
+          batch_size: int = 16, progress: bool = True, dist: Dist | None = None):
+    "Decode this process's share (`dist`; all for one process) of the blocks of `plan` not done yet; the main process hands each output chunk to `write_chunk` as it completes."
+    dist, window, tissue = dist or Dist(), hann_window(), grid.tissue
+    if dist.is_distributed and work['block_done'].chunks != (1,):
+        raise ValueError('the unfinished prediction in the work store was started by an older hdexpr, whose blocks done cannot be '
+                         'shared between processes; finish it with one process (hdexpr predict without torchrun), or pass --overwrite')
+    blend = (lambda: _blend_ready(plan, work, write_chunk, tissue, window)) if dist.is_main else (lambda: work['block_done'][:])
+    tiles_of = np.array([len(b) for b in plan.blocks])
+    done = blend()                                                # chunks a killed run left unblended
+    with tqdm(total=len(plan.tiles), initial=int(tiles_of[done].sum()), desc=f'predicting {grid.name}', unit='tile',
+              disable=not (progress and dist.is_main)) as bar:
+        todo = [b for b in dist.deal(range(len(plan.blocks))) if not done[b]]
+        origins = plan.tiles[['row0', 'col0']].to_numpy()
+        crops = TileImages(grid, origins[[i for b in todo for i in plan.blocks[b]]], stride=plan.stride, sizes=image_sizes(run))
         for b in todo:
             ids = plan.blocks[b]
             t = plan.tiles.iloc[ids]
-            work['tiles'][ids[0]:ids[-1] + 1] = predict_tiles(run, encoder, grid, t[['row0', 'col0']].to_numpy(),
-                                                              t[['grid_row', 'grid_col']].to_numpy(), batch_size=batch_size)
+            work['tiles'][ids[0]:ids[-1] + 1] = predict_tiles(run, encoder, grid, origins[ids], t[['grid_row', 'grid_col']].to_numpy(),
+                                                              batch_size=batch_size, crops=crops)
             work['block_done'][b] = True
-            _blend_ready(plan, work, write_chunk, tissue, window)
-            bar.update(len(ids))
+            bar.update(int(tiles_of[blend()].sum()) - bar.n)     # every process's tiles
+        dist.barrier()                                            # every block decoded
+        bar.update(int(tiles_of[blend()].sum()) - bar.n)

@@ -45,12 +45,13 @@ def patch_table(tissue: np.ndarray, *, min_tissue: float = 0.5) -> pd.DataFrame:
                          'array_col0': gc * PATCH_BINS, 'tissue_fraction': frac[gr, gc]})
 
 # %% ../../nbs/30_patches.ipynb #772074ea
-def crop_patch_image(sample: VisiumHDSample, array_row0: int, array_col0: int, *, image_px: int = IMAGE_PX) -> np.ndarray:
-    "The H&E under the patch whose first bin is (`array_row0`, `array_col0`), as uint8 (image_px, image_px, 3) in array orientation."
-    centres = (np.arange(image_px) + 0.5) * PATCH_BINS / image_px - 0.5
+def crop_patch_image(sample: VisiumHDSample, array_row0: int, array_col0: int, *, image_px: int = IMAGE_PX,
+                     bins: int = PATCH_BINS) -> np.ndarray:
+    "The H&E under the `bins`-bin square whose first bin is (`array_row0`, `array_col0`), as uint8 (image_px, image_px, 3) in array orientation."
+    centres = (np.arange(image_px) + 0.5) * bins / image_px - 0.5
     rows, cols = np.meshgrid(array_row0 + centres, array_col0 + centres, indexing='ij')
     pr, pc = sample.bin_to_pixel(rows, cols)
-    sigma = max(0.0, (sample.bin_to_pixel.bin_pixels * PATCH_BINS / image_px - 1) / 2)
+    sigma = max(0.0, (sample.bin_to_pixel.bin_pixels * bins / image_px - 1) / 2)
     pad = int(np.ceil(3 * sigma)) + 2
     r0, c0 = int(np.floor(pr.min())) - pad, int(np.floor(pc.min())) - pad
     region = sample.image.read_region(r0, c0, int(np.ceil(pr.max())) + pad - r0, int(np.ceil(pc.max())) + pad - c0)

@@ -23,8 +23,8 @@ from fastcore.basics import patch
 from ..model.encoders import resolve_device
 
 # %% auto #0
-__all__ = ['world_from_env', 'Dist', 'init_distributed', 'close_distributed', 'free_port', 'torchrun_python', 'is_main_process',
-           'cgroup_cpus', 'cpu_threads', 'use_cpu_threads', 'busy_cpus', 'busy_machine_note']
+__all__ = ['world_from_env', 'Dist', 'init_distributed', 'close_distributed', 'local_dist', 'free_port', 'torchrun_python',
+           'is_main_process', 'cgroup_cpus', 'cpu_threads', 'use_cpu_threads', 'busy_cpus', 'busy_machine_note']
 
 # %% ../../nbs/50_distributed.ipynb #5367ff72
 def world_from_env(env: dict | None = None) -> tuple[int, int, int]:
@@ -90,6 +90,11 @@ def init_distributed(device: str = 'auto', *, timeout_min: float = 30) -> Dist:
 def close_distributed(d: Dist) -> None:
     "End the process group if `init_distributed` started it."
     if d.owns_group and dist.is_initialized(): dist.destroy_process_group()
+
+def local_dist(device: str = 'auto') -> Dist:
+    "This process as torchrun numbered it (rank, world size, its own device), joining no process group: to `deal` work split up front."
+    rank, world, local = world_from_env()
+    return Dist(rank, world, local, _rank_device(device, local, world))
 
 # %% ../../nbs/50_distributed.ipynb #a7e815ab
 @patch
