@@ -130,8 +130,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         else: sub.add_parser(name)
     return p
 
-def _call(cmd: Command, args: dict):
-    "Call `cmd`'s function with the parsed `args`: the forwarded function's flags as keywords, the config dataclass's given flags as `config`."
+def _call(cmd: Command, args: dict, *, own_process: bool = False):
+    """Call `cmd`'s function with the parsed `args`: the forwarded function's flags as keywords, the config dataclass's given flags as `config`.
+    In a process of its own (the console script) a command that computes first sets torch's threads from the cores the process may use."""
     fn = cmd.function()
     params = set(inspect.signature(fn).parameters)
     if cmd.forwards: params |= set(inspect.signature(_resolve(cmd.forwards)).parameters) - {'progress'}
@@ -139,7 +140,7 @@ def _call(cmd: Command, args: dict):
     if cmd.config:
         fields = {f.name for f in dataclasses.fields(_resolve(cmd.config))}
         kwargs['config'] = {k: v for k, v in args.items() if k in fields and k not in params and v is not None}
-    if 'torch' in sys.modules:   # a command that computes: torch's threads from the cores this process may use
+    if own_process and 'torch' in sys.modules:   # called from Python (a notebook, a test), the caller's threads stay
         from hdexpr.train.distributed import use_cpu_threads
         use_cpu_threads()
     return fn(**kwargs)
@@ -165,7 +166,6 @@ def train(store: str,                          # the patch store to train on (`h
     from hdexpr.evaluate.score import evaluate_run
     from hdexpr.train.distributed import is_main_process
     from hdexpr.train.recipes import RECIPES
-    from hdexpr.train.runs import ConfigError
     if recipe not in RECIPES: raise ValueError(f"--recipe {recipe}: expected one of {', '.join(RECIPES)}")
     store_dir = Path(store)
     if data_dir and not (store_dir / PROVENANCE_FILE).exists():
@@ -175,8 +175,7 @@ def train(store: str,                          # the patch store to train on (`h
         raise ValueError(f"--test_patient {test_patient} but the store {store_dir} was prepared with test patient "
                          f"{patches.test_patient} (genes chosen without it); prepare a store for {test_patient}")
     settings = {**(config or {}), 'store': str(store_dir)}
-    try: cfg = RECIPES[recipe].train_config(**settings)
-    except ConfigError as e: raise ValueError(f'--{e.field} {e.problem}') from None   # the recipes' own settings are valid: a flag's is not
+    cfg = RECIPES[recipe].train_config(**settings)
     out = Path(out or Path('runs') / f'{cfg.loss}_{patches.test_patient}')
     if not is_main_process():                # under torchrun: rank 0 holds the folder and evaluates, once
         RECIPES[recipe].fit(out, resume=resume, **settings); return None
@@ -262,7 +261,7 @@ def _close_progress_bars():
 
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `hdexpr` console script: one line and a non-zero exit for any error (`--debug`: the traceback)."
-    argv = sys.argv[1:] if argv is None else list(argv)
+    own_process, argv = argv is None, sys.argv[1:] if argv is None else list(argv)
     name = next((a for a in argv if not a.startswith('-')), None)
     command = name if name in COMMANDS else ''
     debug = '--debug' in argv or os.environ.get('HDEXPR_DEBUG', '') not in ('', '0')
@@ -271,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         args = vars(build_parser(only=only).parse_args(argv))
         args.pop('debug'); args.pop('command')
         cmd = COMMANDS[command]
-        cmd.show(_call(cmd, args), args)
+        cmd.show(_call(cmd, args, own_process=own_process), args)
     except (Exception, KeyboardInterrupt) as e:   # from the first import on: Ctrl-C while torch loads is one line too
         if debug: raise
         _close_progress_bars()

@@ -84,5 +84,5 @@ def test_bad_input_is_one_line_and_nothing_runs(tmp_path):
     r = hdexpr('reproduce', '--out', tmp_path / 'r', '--data_dir', tmp_path / 'nowhere')
     assert r.returncode == 2 and 'No manifest.csv' in r.stderr, r.stderr
     r = hdexpr('reproduce', '--quick', '--out', tmp_path / 'r2', '--lr', '-1')
-    assert r.returncode == 2 and 'lr must be > 0' in r.stderr and 'Traceback' not in r.stderr, r.stderr
+    assert r.returncode == 2 and '--lr must be a number > 0' in r.stderr and 'Traceback' not in r.stderr, r.stderr
     assert not (tmp_path / 'r2' / 'notebooks').exists()

@@ -288,16 +288,16 @@ def fit(cfg: TrainConfig, out: str | Path, *, resume: bool = True, progress: boo
     `cfg`'s budget: the opening of a run that a later `fit` continues (a sweep's candidate)."""
     dist = init_distributed(cfg.device)
     try:
+        if dist.world_size > cfg.accumulate:
+            raise ValueError(f'{dist.world_size} processes but accumulate={cfg.accumulate}: each optimiser step has only {cfg.accumulate} '
+                             f'batch(es) to share out; set accumulate to at least {dist.world_size} (the global batch is '
+                             'batch_size × accumulate), or start fewer processes')
         with contextlib.ExitStack() as held:
             dist.run_on_main(lambda: str(held.enter_context(folder_lock(out, what='training run'))))
             return _fit(cfg, Path(out), resume=resume, progress=progress and dist.is_main, dist=dist, stop_after_steps=stop_after_steps)
     finally: close_distributed(dist)
 
 def _fit(cfg: TrainConfig, out: Path, *, resume: bool, progress: bool, dist: Dist, stop_after_steps: int | None) -> Path:
-    if dist.world_size > cfg.accumulate:
-        raise ValueError(f'{dist.world_size} processes but accumulate={cfg.accumulate}: each optimiser step has only {cfg.accumulate} '
-                         f'batch(es) to share out; set accumulate to at least {dist.world_size} (the global batch is '
-                         'batch_size × accumulate), or start fewer processes')
     store = PatchStore(cfg.store)
     if progress and dist.device.type == 'cpu' and (note := busy_machine_note(torch.get_num_threads())): print(note, file=sys.stderr)
     targets = targets_of(store)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .loop import fit, fit_sweep
-from .runs import TrainConfig
+from .runs import ConfigError, TrainConfig
 
 # %% auto #0
 __all__ = ['RECIPES', 'SMOKE', 'FLAG_DEFAULTS', 'Recipe', 'smoke']
@@ -34,7 +34,8 @@ class Recipe:
         merged = {**self.config, **settings}
         if 'decoder' in settings:
             merged['decoder'] = {**self.config.get('decoder', TrainConfig().decoder), **(settings['decoder'] or {})}
-        return TrainConfig.from_dict(merged, source=f'the {self.name} recipe')
+        try: return TrainConfig.from_dict(merged, source=f'the {self.name} recipe')
+        except ConfigError as e: raise ValueError(f'--{e.field} {e.problem}') from None   # the recipe's own settings are valid: one given over it is not
 
     def fit(self, out: str | Path, *, resume: bool = True, progress: bool = True, **settings) -> Path:
         "Train a run of this recipe (with `settings` over it) into `out`, the learning rate chosen first unless `settings` give one; a run of the same settings there is continued (refused when `resume` is False)."
