@@ -257,7 +257,8 @@ def _close_progress_bars():
     "Close the progress bars an error left open, so that the error's line starts a line of its own."
     tqdm = sys.modules.get('tqdm.std')
     bars = list(getattr(getattr(tqdm, 'tqdm', None), '_instances', ()))
-    for bar in sorted(bars, key=lambda b: -abs(getattr(b, 'pos', 0))): bar.close()   # inner first: each returns to the start of its line
+    for bar in sorted(bars, key=lambda b: -abs(getattr(b, 'pos', 0))): bar.close()
+    if bars: sys.stderr.write('\r')   # a closed inner bar leaves the cursor after the blanks that cleared it
 
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `hdexpr` console script: one line and a non-zero exit for any error (`--debug`: the traceback)."
