@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import argparse
 import collections.abc
+import contextlib
 import dataclasses
 import errno
 import importlib
 import inspect
+import io
 import json
 import os
+import subprocess
 import sys
 import types
 import typing
@@ -26,7 +29,7 @@ from .core.scales import level_label
 
 # %% auto #0
 __all__ = ['NOT_FLAGS', 'COMMANDS', 'flag_kwargs', 'signature_flags', 'config_flags', 'Command', 'build_parser', 'train',
-           'error_line', 'main']
+           'error_line', 'main', 'run_cli']
 
 # %% ../nbs/99_cli.ipynb #a4cef7e6
 NOT_FLAGS = ('progress', 'before_predicting', 'dist')   # parameters a command sets itself
@@ -279,3 +282,11 @@ def main(argv: list[str] | None = None) -> int:
         print(' '.join(line.split()), file=sys.stderr)   # one line, whatever the message held
         return status
     return 0
+
+def run_cli(*args) -> subprocess.CompletedProcess:
+    "`hdexpr *args` in this process, as the console script runs it: its exit status and what it printed (notebooks and tests: no new process's imports)."
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try: code = main([str(a) for a in args])
+        except SystemExit as e: code = e.code   # argparse's own exits: --help, a flag it does not know
+    return subprocess.CompletedProcess(['hdexpr', *map(str, args)], code, out.getvalue(), err.getvalue())

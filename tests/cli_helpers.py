@@ -1,9 +1,12 @@
 """What the console-script tests share: the `hdexpr` script beside this Python, the tiny training flags, the one-line-error
-check, and the tiny synthetic study and its store as module fixtures (import them into a test module to use them)."""
+check, and the tiny synthetic study and its store as session fixtures (made once for every test module that loads this plugin;
+no test may change them: copy them first). `hdexpr.cli.run_cli` runs a command in the test's own process."""
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,14 +21,13 @@ def hdexpr(*args, cwd=None, env=None):
     return subprocess.run([str(HDEXPR), *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env)
 
 
-def run_cli(capsys, *args) -> subprocess.CompletedProcess:
-    "`hdexpr *args` in this process (`hdexpr.cli.main`): its exit status and what it printed, as the console script's would be."
-    from hdexpr.cli import main
-    capsys.readouterr()
-    try: code = main([str(a) for a in args])
-    except SystemExit as e: code = e.code   # argparse's own errors (a flag it does not know)
-    out, err = capsys.readouterr()
-    return subprocess.CompletedProcess(['hdexpr', *map(str, args)], code, out, err)
+def training(store, run: Path, *flags, until: str = 'run.json') -> subprocess.Popen:
+    "`hdexpr train` of 50 tiny epochs (or as `flags` say) into `run`, a process of its own, waited for until `run/until` exists."
+    proc = subprocess.Popen([str(HDEXPR), 'train', '--store', str(store), '--out', str(run), *TINY, '--epochs', '50', *map(str, flags)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # a shell's background job ignores Ctrl-C
+    while not (run / until).exists() and proc.poll() is None: time.sleep(0.02)
+    return proc
 
 
 def one_line_error(r, *needles, code=2):
@@ -38,7 +40,7 @@ def one_line_error(r, *needles, code=2):
     return lines[0]
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def study(tmp_path_factory):
     "The tiny synthetic study (made in this process: the console script's own process is not what is tested here)."
     from hdexpr.cli import main
@@ -47,7 +49,7 @@ def study(tmp_path_factory):
     return root / 'study'
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def store(study):
     "Its patch store of 10 genes."
     from hdexpr.cli import main

@@ -49,7 +49,7 @@ PAGES = _pages()
 @pytest.fixture(scope='module')
 def site(site_build):
     r, _ = site_build
-    assert r.returncode == 0, f'docs build failed (exit {r.returncode}):\n{r.stdout[-4000:]}\n{r.stderr[-8000:]}'
+    assert r.returncode == 0, f'docs build failed (exit {r.returncode}):\n{r.stdout[-12000:]}'
     assert not (ROOT / 'jupyter_execute').exists(), 'the docs build left jupyter_execute/ in the checkout'
     return get_config().doc_path
 

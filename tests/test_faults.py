@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 pytest.register_assert_rewrite('cli_helpers')
-from cli_helpers import HDEXPR, TINY, hdexpr, one_line_error, run_cli  # noqa: E402
+from cli_helpers import HDEXPR, TINY, hdexpr, one_line_error, training  # noqa: E402
+from hdexpr.cli import run_cli  # noqa: E402
 
 pytest_plugins = ['cli_helpers']   # its fixtures: study, store
 
@@ -101,42 +102,33 @@ def _cells_folder(tmp, study, pred):
     (_mine, 'mine/cells.h5ad was not written by hdexpr, which will not replace it'),
     (_cells_folder, 'odd/cells.h5ad was not written by hdexpr')],
     ids=['he_image', 'prediction_h5ad', 'prediction_zarr', 'inside_zarr', 'users_cells_h5ad', 'cells_h5ad_folder'])
-def test_cells_out_never_replaces_what_hdexpr_did_not_write(capsys, tmp_path, study, prediction, where, needle):
+def test_cells_out_never_replaces_what_hdexpr_did_not_write(tmp_path, study, prediction, where, needle):
     out = where(tmp_path, study, prediction)
     before = files(prediction, study / 'P5', out)
-    one_line_error(run_cli(capsys, 'cells', '--prediction_dir', prediction, '--out', out), needle)
+    one_line_error(run_cli('cells', '--prediction_dir', prediction, '--out', out), needle)
     assert files(prediction, study / 'P5', out) == before
     assert 'cells.h5ad' not in {p.name for p in prediction.iterdir()}
 
 
-def test_cells_out_an_existing_folder_and_again(capsys, tmp_path, prediction):
+def test_cells_out_an_existing_folder_and_again(tmp_path, prediction):
     (tmp_path / 'cells').mkdir()
     for _ in range(2):   # an empty folder, then its own cells.h5ad replaced
-        r = run_cli(capsys, 'cells', '--prediction_dir', prediction, '--out', tmp_path / 'cells')
+        r = run_cli('cells', '--prediction_dir', prediction, '--out', tmp_path / 'cells')
         assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in (tmp_path / 'cells').iterdir()) == ['cells.h5ad']
 
 
 # --- 2: two processes never write one folder
 
-def _training(store, run: Path, *extra) -> subprocess.Popen:
-    "`hdexpr train` of 50 tiny epochs into `run`, waited for until it holds the folder (run.json written)."
-    proc = subprocess.Popen([str(HDEXPR), 'train', '--store', str(store), '--out', str(run), *TINY, '--epochs', '50', *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # a shell's background job ignores Ctrl-C
-    while not (run / 'run.json').exists() and proc.poll() is None: time.sleep(0.05)
-    return proc
-
-
-def test_two_trainings_on_one_folder(capsys, store, tmp_path):
-    first = _training(store, tmp_path / 'run')
+def test_two_trainings_on_one_folder(store, tmp_path):
+    first = training(store, tmp_path / 'run')
     try:
-        second = run_cli(capsys, 'train', '--store', store, '--out', tmp_path / 'run', *TINY, '--epochs', '50')   # the same command
+        second = run_cli('train', '--store', store, '--out', tmp_path / 'run', *TINY, '--epochs', '50')   # the same command
         one_line_error(second, f"{tmp_path / 'run'} is being written by another process (pid {first.pid} on", 'wait for it to end')
         assert first.poll() is None   # the first goes on, undisturbed
     finally:
         first.kill(); first.communicate()
-    r = run_cli(capsys, 'train', '--store', store, '--out', tmp_path / 'run', *TINY, '--epochs', '1')   # its lock died with it
+    r = run_cli('train', '--store', store, '--out', tmp_path / 'run', *TINY, '--epochs', '1')   # its lock died with it
     assert r.returncode == 0, r.stderr
 
 
@@ -147,10 +139,10 @@ def test_two_trainings_on_one_folder(capsys, store, tmp_path):
                                             '--spaceranger', study / 'P5', '--out', pred, '--stride', '128']),
     lambda study, store, run, pred: (pred, ['cells', '--prediction_dir', pred])],
     ids=['prepare', 'train', 'predict', 'cells'])
-def test_a_folder_another_process_writes_is_refused(capsys, study, store, run, prediction, command):
+def test_a_folder_another_process_writes_is_refused(study, store, run, prediction, command):
     folder, argv = command(study, store, run, prediction)
     other, before = holding(folder), files(folder)
-    try: one_line_error(run_cli(capsys, *argv), f'{folder} is being written by another process (pid {other.pid} on')
+    try: one_line_error(run_cli(*argv), f'{folder} is being written by another process (pid {other.pid} on')
     finally: other.kill(); other.wait()
     assert files(folder) == before
 
@@ -170,14 +162,14 @@ def test_a_folder_another_process_writes_is_refused(capsys, study, store, run, p
     (['--val_fraction', '1'], '--val_fraction must be a fraction in (0, 1); got 1.0')],
     ids=['grad_clip_negative', 'grad_clip_zero', 'seed', 'warmup_nan', 'decoder_string', 'decoder_no_layers', 'decoder_key',
          'lr_inf', 'weight_decay', 'val_fraction'])
-def test_training_settings_checked_first(capsys, store, tmp_path, flags, needle):
-    one_line_error(run_cli(capsys, 'train', '--store', store, '--out', tmp_path / 'run', *TINY, *flags), needle)
+def test_training_settings_checked_first(store, tmp_path, flags, needle):
+    one_line_error(run_cli('train', '--store', store, '--out', tmp_path / 'run', *TINY, *flags), needle)
     assert not (tmp_path / 'run').exists()
 
 
-def test_evaluate_batch_size(capsys, run):
+def test_evaluate_batch_size(run):
     before = files(run)
-    one_line_error(run_cli(capsys, 'evaluate', '--model_dir', run, '--batch_size', '0'), '--batch_size must be a whole number of patches ≥ 1; got 0')
+    one_line_error(run_cli('evaluate', '--model_dir', run, '--batch_size', '0'), '--batch_size must be a whole number of patches ≥ 1; got 0')
     assert files(run) == before
 
 
@@ -200,39 +192,39 @@ def _json(path: Path, **change):
     (lambda r: shutil.rmtree(r / 'checkpoints'), ['is not a trained run: it lacks checkpoints/best.pt'])],
     ids=['lr_string', 'decoder_null', 'epochs_float', 'config_not_json', 'config_a_list', 'stats_without_mean', 'stats_empty',
          'store_moved', 'run_json_damaged', 'checkpoints_deleted'])
-def test_a_damaged_run_folder_names_its_file(capsys, run, tmp_path, damage, needles):
+def test_a_damaged_run_folder_names_its_file(run, tmp_path, damage, needles):
     copy = shutil.copytree(run, tmp_path / 'run')
     damage(copy)
-    one_line_error(run_cli(capsys, 'evaluate', '--model_dir', copy), *needles)
+    one_line_error(run_cli('evaluate', '--model_dir', copy), *needles)
 
 
-def test_a_moved_store_is_found_with_store(capsys, run, store, tmp_path):
+def test_a_moved_store_is_found_with_store(run, store, tmp_path):
     copy = shutil.copytree(run, tmp_path / 'run')
     _json(copy / 'config.json', store=str(tmp_path / 'gone'))
-    r = run_cli(capsys, 'evaluate', '--model_dir', copy, '--store', store)
+    r = run_cli('evaluate', '--model_dir', copy, '--store', store)
     assert r.returncode == 0 and 'oracle' in r.stdout, r.stderr
 
 
-def test_another_store_is_named(capsys, run, study, tmp_path):
-    assert run_cli(capsys, 'prepare', '--data_dir', study, '--out', tmp_path / 'other', '--n_genes', '6').returncode == 0
-    one_line_error(run_cli(capsys, 'evaluate', '--model_dir', run, '--store', tmp_path / 'other'),
+def test_another_store_is_named(run, study, tmp_path):
+    assert run_cli('prepare', '--data_dir', study, '--out', tmp_path / 'other', '--n_genes', '6').returncode == 0
+    one_line_error(run_cli('evaluate', '--model_dir', run, '--store', tmp_path / 'other'),
                    'with 6 genes (another store, or the same prepared again)', "pass --store with the run's own store")
 
 
 # --- 5: a full disk while training: the folder named, the run continued once there is space
 
-def test_a_full_disk_while_training(capsys, store, run, tmp_path, mounts):
+def test_a_full_disk_while_training(store, run, tmp_path, mounts):
     mnt = disk(tmp_path, '4m'); mounts.append(mnt)
     best, last = ((run / 'checkpoints' / f).stat().st_size for f in ('best.pt', 'last.pt'))
     filler = fill(mnt, best + last + best // 2 + 64 * 1024)   # room for the first epoch's checkpoints, not for the second's
     argv = ['train', '--store', store, '--out', mnt / 'run', *TINY, '--epochs', '2']
-    line = one_line_error(run_cli(capsys, *argv), 'No space left on device', f"({mnt / 'run' / 'checkpoints'}",
+    line = one_line_error(run_cli(*argv), 'No space left on device', f"({mnt / 'run' / 'checkpoints'}",
                           'the disk is full', 'run the same command again to continue', code=1)
     assert 'unexpected pos' not in line
     log = pd.read_csv(mnt / 'run' / 'log.csv')
     assert len(log) == 1 and not [p for p in (mnt / 'run').rglob('.*')]   # the first epoch whole, no half-written file
     filler.unlink()
-    r = run_cli(capsys, *argv)
+    r = run_cli(*argv)
     assert r.returncode == 0, r.stderr
     again = pd.read_csv(mnt / 'run' / 'log.csv')
     assert list(again.epoch) == [1, 2] and again.iloc[:1].drop(columns='seconds').equals(log.drop(columns='seconds'))
@@ -250,54 +242,52 @@ def spot_run(tmp_path_factory):
     return root / 'run'
 
 
-def test_figures_of_a_spot_run(capsys, spot_run, tmp_path):
+def test_figures_of_a_spot_run(spot_run, tmp_path):
     gene = (spot_run / 'genes.txt').read_text().split()[0]
-    r = run_cli(capsys, 'figures', '--model_dir', spot_run, '--genes', gene, '--out', tmp_path / 'figures')
+    r = run_cli('figures', '--model_dir', spot_run, '--genes', gene, '--out', tmp_path / 'figures')
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in (tmp_path / 'figures').iterdir()) == sorted([f'mosaic_{gene}.png', f'patch_{gene}.png', 'training_curves.png'])
 
 
 # --- 10: --sdata into a prediction folder that cannot be written: refused before the cells are made
 
-def test_cells_sdata_into_a_read_only_prediction(capsys, prediction, tmp_path, mounts):
+def test_cells_sdata_into_a_read_only_prediction(prediction, tmp_path, mounts):
     ro = disk(tmp_path, '', ro_of=shutil.copytree(prediction, tmp_path / 'prediction')); mounts.append(ro)
-    one_line_error(run_cli(capsys, 'cells', '--prediction_dir', ro, '--out', tmp_path / 'cells', '--sdata'),
+    one_line_error(run_cli('cells', '--prediction_dir', ro, '--out', tmp_path / 'cells', '--sdata'),
                    f'cannot write in {ro} (Read-only file system)', 'leave out --sdata')
     assert not (tmp_path / 'cells').exists()
 
 
 # --- 11: Ctrl-C, then the same command continues; other settings are refused by name
 
-def test_the_interrupted_command_continues(capsys, store, tmp_path):
+def test_the_interrupted_command_continues(store, tmp_path):
     argv = ['train', '--store', store, '--out', tmp_path / 'run', *TINY, '--epochs', '4']
-    proc = subprocess.Popen([str(HDEXPR), *map(str, argv)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    while not (tmp_path / 'run' / 'log.csv').exists() and proc.poll() is None: time.sleep(0.02)
+    proc = training(store, tmp_path / 'run', '--epochs', '4', until='log.csv')
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     one_line_error(subprocess.CompletedProcess(proc.args, proc.returncode, out, err), 'interrupted',
                    'run the same command again to continue where it stopped', code=130)
     done = pd.read_csv(tmp_path / 'run' / 'log.csv')
     assert len(done) < 4, 'the run ended before Ctrl-C: the test proves nothing'
-    r = run_cli(capsys, *argv)
+    r = run_cli(*argv)
     assert r.returncode == 0 and 'test PCC' in r.stdout, r.stderr
     log = pd.read_csv(tmp_path / 'run' / 'log.csv')
     assert list(log.epoch) == [1, 2, 3, 4] and log.iloc[:len(done)].drop(columns='seconds').equals(done.drop(columns='seconds'))
-    one_line_error(run_cli(capsys, *argv, '--lr', '1e-3'), 'holds a training run of other inputs or settings (changed: config.lr)')
-    one_line_error(run_cli(capsys, *argv, '--loss', 'mse'), 'changed: config.loss')
-    one_line_error(run_cli(capsys, *argv, '--no-resume'), 'already holds a training run; leave out --no-resume')
+    one_line_error(run_cli(*argv, '--lr', '1e-3'), 'holds a training run of other inputs or settings (changed: config.lr)')
+    one_line_error(run_cli(*argv, '--loss', 'mse'), 'changed: config.loss')
+    one_line_error(run_cli(*argv, '--no-resume'), 'already holds a training run; leave out --no-resume')
 
 
 # --- 12: what kill -9 left aside is cleared by the next run
 
-def test_kill_9_leaves_nothing_for_good(capsys, study, tmp_path):
+def test_kill_9_leaves_nothing_for_good(study, tmp_path):
     proc = subprocess.Popen([str(HDEXPR), 'prepare', '--data_dir', str(study), '--out', str(tmp_path / 'store'), '--n_genes', '10'],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while not list(tmp_path.glob('.store.tmp-*')) and proc.poll() is None: time.sleep(0.02)
     time.sleep(0.5)   # into the writing
     proc.kill(); proc.wait()
     assert [p.name for p in tmp_path.glob('.store.tmp-*')] == [f'.store.tmp-{proc.pid}'], 'killed too late: the test proves nothing'
-    r = run_cli(capsys, 'prepare', '--data_dir', study, '--out', tmp_path / 'store', '--n_genes', '10')
+    r = run_cli('prepare', '--data_dir', study, '--out', tmp_path / 'store', '--n_genes', '10')
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ['store']   # the temporary and the lock file gone
 
@@ -305,7 +295,7 @@ def test_kill_9_leaves_nothing_for_good(capsys, study, tmp_path):
 # --- 13: a full disk while predicting: one line, and no asyncio dumps after it
 
 @pytest.mark.parametrize('room', [lambda maps, h5ad: maps // 5, lambda maps, h5ad: maps + h5ad // 2], ids=['in_the_maps', 'in_the_h5ad'])
-def test_a_full_disk_while_predicting(capsys, run, study, prediction, tmp_path, mounts, room):
+def test_a_full_disk_while_predicting(run, study, prediction, tmp_path, mounts, room):
     mnt = disk(tmp_path, '24m'); mounts.append(mnt)
     fill(mnt, room(sum(size for size, _ in files(prediction / 'prediction.zarr').values()), (prediction / 'prediction.h5ad').stat().st_size))
     argv = ['predict', '--model_dir', run, '--image', study / 'P5' / 'P5_tissue_image.tif', '--spaceranger', study / 'P5',
@@ -314,21 +304,21 @@ def test_a_full_disk_while_predicting(capsys, run, study, prediction, tmp_path, 
     one_line_error(r, 'No space left on device', 'the disk is full', code=1)
     assert 'Task was destroyed' not in r.stderr and 'Exception ignored' not in r.stderr, r.stderr
     (mnt / 'filler').unlink()
-    r = run_cli(capsys, *argv)
+    r = run_cli(*argv)
     assert r.returncode == 0 and 'bins of 2 µm predicted' in r.stdout, r.stderr
 
 
 # --- beyond the issue: more folders and flags
 
-def test_a_run_inside_its_store_is_refused(capsys, store):
-    one_line_error(run_cli(capsys, 'train', '--store', store, '--out', store / 'run', *TINY), 'lies inside the patch store',
+def test_a_run_inside_its_store_is_refused(store):
+    one_line_error(run_cli('train', '--store', store, '--out', store / 'run', *TINY), 'lies inside the patch store',
                    'choose a folder outside the store')
     assert not (store / 'run').exists()
 
 
-def test_a_lock_of_a_killed_process_does_not_block(capsys, prediction, tmp_path):
+def test_a_lock_of_a_killed_process_does_not_block(prediction, tmp_path):
     other = holding(tmp_path / 'cells'); other.kill(); other.wait()   # killed while it held the folder: its lock file stays
     assert (tmp_path / '.cells.lock').exists()
-    r = run_cli(capsys, 'cells', '--prediction_dir', prediction, '--out', tmp_path / 'cells')
+    r = run_cli('cells', '--prediction_dir', prediction, '--out', tmp_path / 'cells')
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ['cells']   # the lock file taken over, then removed

@@ -16,7 +16,8 @@ import pytest
 import scipy.sparse as sp
 import tifffile
 
-from cli_helpers import one_line_error, run_cli
+from cli_helpers import one_line_error
+from hdexpr.cli import run_cli
 
 SAMPLES = ('P1', 'P5')   # a training and a test patient: 13 ST spots each
 HD_SCALEFACTORS = 'binned_outputs/square_002um/spatial/scalefactors_json.json'
@@ -67,8 +68,8 @@ def lognormalise(a):
     a.X = sp.csr_matrix(np.log1p(X / np.maximum(X.sum(1, keepdims=True), 1) * 1e4).astype(np.float32))
 
 
-def prepare(capsys, data, out, *flags):
-    return run_cli(capsys, 'prepare', '--data_dir', data, '--out', out, '--train_patients', 'P1', '--n_genes', '5', *flags)
+def prepare(data, out, *flags):
+    return run_cli('prepare', '--data_dir', data, '--out', out, '--train_patients', 'P1', '--n_genes', '5', *flags)
 
 
 def nothing_written(out):
@@ -212,10 +213,10 @@ OWN = {   # case: (the study's maker, extra flags, what the one line names)
 
 
 @pytest.mark.parametrize('case', [*REFUSED, *OWN])
-def test_prepare_refuses(capsys, study, tmp_path, case):
+def test_prepare_refuses(study, tmp_path, case):
     make, flags, needles = REFUSED.get(case) or OWN[case]
     data = make(study, tmp_path / 'study')
-    one_line_error(prepare(capsys, data, tmp_path / 'store', *flags), *needles)
+    one_line_error(prepare(data, tmp_path / 'store', *flags), *needles)
     nothing_written(tmp_path / 'store')
 
 
@@ -268,10 +269,10 @@ def truth(study):
 
 
 @pytest.mark.parametrize('case', READ_RIGHT)
-def test_prepare_reads_right(capsys, study, truth, tmp_path, case):
+def test_prepare_reads_right(study, truth, tmp_path, case):
     from hdexpr.store.patches import PatchStore
     make, said = READ_RIGHT[case]
-    r = prepare(capsys, make(study, tmp_path / 'study'), tmp_path / 'store')
+    r = prepare(make(study, tmp_path / 'study'), tmp_path / 'store')
     assert r.returncode == 0, r.stderr
     if said: assert said in r.stdout, r.stdout
     store = PatchStore(tmp_path / 'store')
@@ -280,14 +281,14 @@ def test_prepare_reads_right(capsys, study, truth, tmp_path, case):
     assert store.patches.groupby('sample_id').umi_total.sum().to_dict() == test_total                     # every count, as counts
 
 
-def test_hd_pixel_size_as_a_string(capsys, study, tmp_path):
+def test_hd_pixel_size_as_a_string(study, tmp_path):
     "Case 7 in Visium HD's scale factors: microns_per_pixel written as a string gives the store its number gives."
     from hdexpr.store.patches import PatchStore
     stores = {}
     for name, text in (('number', False), ('string', True)):
         d = hd_study(study, tmp_path / name)
         if text: p = d / 'P1' / HD_SCALEFACTORS; edit_json(p, microns_per_pixel=str(json.loads(p.read_text())['microns_per_pixel']))
-        r = prepare(capsys, d, tmp_path / f'{name}.store'); assert r.returncode == 0, r.stderr
+        r = prepare(d, tmp_path / f'{name}.store'); assert r.returncode == 0, r.stderr
         stores[name] = PatchStore(tmp_path / f'{name}.store')
     pd.testing.assert_frame_equal(stores['number'].patches, stores['string'].patches)
     assert np.array_equal(stores['number'].images[:], stores['string'].images[:])
@@ -321,9 +322,9 @@ ODD = {   # case 3: the fourth cell, its area over a plain square's, and what th
 
 
 @pytest.mark.parametrize('case', ODD)
-def test_cells_of_odd_polygons(capsys, prediction, tmp_path, case):
+def test_cells_of_odd_polygons(prediction, tmp_path, case):
     rings, area, said = ODD[case]
-    r = run_cli(capsys, 'cells', '--prediction_dir', prediction, '--cells', geojson(tmp_path / 'cells.geojson', PLAIN + [rings]), '--out', tmp_path)
+    r = run_cli('cells', '--prediction_dir', prediction, '--cells', geojson(tmp_path / 'cells.geojson', PLAIN + [rings]), '--out', tmp_path)
     assert r.returncode == 0, r.stderr
     if said: assert said in r.stdout, r.stdout
     cells = ad.read_h5ad(tmp_path / 'cells.h5ad').obs
@@ -336,7 +337,7 @@ def test_cells_of_odd_polygons(capsys, prediction, tmp_path, case):
 
 
 @pytest.mark.parametrize('case', ['geojson ids twice', 'label tiff cut short', 'label npy of objects'])
-def test_cells_refuses(capsys, prediction, tmp_path, case):
+def test_cells_refuses(prediction, tmp_path, case):
     from hdexpr.io.image import HEImage
     if case == 'geojson ids twice':
         cells = geojson(tmp_path / 'classes.geojson', [[square(300 + 45 * k, 300, 40)] for k in range(10)], ids=['tumour', 'stroma'] * 5)
@@ -351,13 +352,13 @@ def test_cells_refuses(capsys, prediction, tmp_path, case):
         else:
             cells = tmp_path / 'labels.npy'; np.save(cells, labels.astype(object), allow_pickle=True)
             needles = ['labels.npy holds Python objects (dtype object), not integer labels', 'labels.astype(np.int32)']
-    one_line_error(run_cli(capsys, 'cells', '--prediction_dir', prediction, '--cells', cells, '--out', tmp_path / 'out'), *needles)
+    one_line_error(run_cli('cells', '--prediction_dir', prediction, '--cells', cells, '--out', tmp_path / 'out'), *needles)
     nothing_written(tmp_path / 'out')
 
 
 # --- Ctrl-C while a store is written ------------------------------------------------------------------------------------------
 
-def test_ctrl_c_in_prepare_is_an_interruption(capsys, study, tmp_path, monkeypatch):
+def test_ctrl_c_in_prepare_is_an_interruption(study, tmp_path, monkeypatch):
     "Case 15: Ctrl-C while zarr's writer thread still writes into the half-built store: the removal races it, and the line says interrupted."
     import hdexpr.core.folders as folders
     import hdexpr.store.spots as spot_store
@@ -371,6 +372,6 @@ def test_ctrl_c_in_prepare_is_an_interruption(capsys, study, tmp_path, monkeypat
         return rmtree(p, *a, **k)
     monkeypatch.setattr(spot_store, '_write_spot_store', interrupted)
     monkeypatch.setattr(folders.shutil, 'rmtree', racing_rmtree)
-    line = one_line_error(prepare(capsys, spot_study(study, tmp_path / 'study'), tmp_path / 'store'), 'interrupted', code=130)
+    line = one_line_error(prepare(spot_study(study, tmp_path / 'study'), tmp_path / 'store'), 'interrupted', code=130)
     assert 'Directory not empty' not in line and len(calls) == 2
     nothing_written(tmp_path / 'store')

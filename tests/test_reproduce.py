@@ -1,5 +1,6 @@
 """README's main job, `hdexpr reproduce`, end to end through the console script, in its quick form.
 
+The main run goes through the console script; the rerun and the refusals run in this process (`run_cli`).
 `--quick` is the whole chain (synthetic study, patches, the sparsity, training, evaluation and
 figures notebooks run by papermill) on the tiny study with the tiny random encoder and one
 epoch: what it checks is the chain and the results folder's contract, not the science.
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from hdexpr.cli import run_cli
 
 HDEXPR = Path(sys.executable).parent / 'hdexpr'
 TABLES = ['gene_structure', 'loss_by_resolution', 'per_gene', 'sparsity', 'summary', 'timings']
@@ -75,14 +78,14 @@ def test_tables_hold_the_runs_metrics(results):
 def test_rerun_reuses_what_finished(results):
     out, _ = results
     before = {p: p.stat().st_mtime_ns for p in (out / 'notebooks').glob('*.ipynb')}
-    r = hdexpr('reproduce', '--quick', '--out', out)
+    r = run_cli('reproduce', '--quick', '--out', out)
     assert r.returncode == 0, r.stderr[-4000:]
     assert {p: p.stat().st_mtime_ns for p in (out / 'notebooks').glob('*.ipynb')} == before
 
 
 def test_bad_input_is_one_line_and_nothing_runs(tmp_path):
-    r = hdexpr('reproduce', '--out', tmp_path / 'r', '--data_dir', tmp_path / 'nowhere')
+    r = run_cli('reproduce', '--out', tmp_path / 'r', '--data_dir', tmp_path / 'nowhere')
     assert r.returncode == 2 and 'No manifest.csv' in r.stderr, r.stderr
-    r = hdexpr('reproduce', '--quick', '--out', tmp_path / 'r2', '--lr', '-1')
+    r = run_cli('reproduce', '--quick', '--out', tmp_path / 'r2', '--lr', '-1')
     assert r.returncode == 2 and '--lr must be a number > 0' in r.stderr and 'Traceback' not in r.stderr, r.stderr
     assert not (tmp_path / 'r2' / 'notebooks').exists()
