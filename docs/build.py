@@ -50,6 +50,7 @@ def _build(cfg, build) -> int:
     env.setdefault('OMP_NUM_THREADS', '1')
     with tempfile.TemporaryDirectory(prefix='hdexpr-docs-') as tmp:
         env['TMPDIR'] = tmp   # the notebooks' mkdtemp() folders go with it
+        env.setdefault('HDEXPR_STUDY_CACHE', str(Path(tmp) / 'studies'))   # each synthetic study made once per build (the tests pass theirs)
         jobs = os.environ.get('HDEXPR_DOCS_JOBS', 'auto')   # notebooks execute in parallel, one kernel per core
         cmd = [sys.executable, '-m', 'sphinx', '-b', 'html', '-c', str(root / 'docs'), '-d', str(build / 'doctrees'),
                '-W', '--keep-going', '-q', '-j', jobs, str(src), str(html)]

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..core.folders import atomic_dir, atomic_path, claim_folder, mark_folder, write_atomic
+from ..core.folders import atomic_path, claim_folder, mark_folder, write_atomic
 from ..io.image import HEImage
 from ..io.spots import SPOT_ASSAYS, SPOT_POSITIONS_V1, SPOT_POSITIONS_V2, SpotAssay, SpotSample, disc_footprints, spot_assay
-from .study import make_study
+from .study import make_study, write_study
 from .tissue import SIZES
 from ..io.visium_hd import (COUNTS_FILE, SCALEFACTORS_FILE, BinToPixel, barcode_bins, find_binned_dir, read_counts,
                                  read_features, scan_tissue_positions)
@@ -121,7 +121,7 @@ def make_spot_study(out: str | Path, *, assay: str = 'visium', size: str = 'defa
     out = Path(out); identity = dict(generator='hdexpr.synth_spots', version=1, assay=a.name, size=size, seed=seed)
     if claim_folder(out, SPOT_STUDY_KIND, identity, overwrite=overwrite, marker=SPOT_STUDY_MARKER, what='synthetic spot study',
                     flag='--overwrite') is not None: return out / 'manifest.csv'
-    with atomic_dir(out) as tmp:
+    def make(tmp):
         hd = pd.read_csv(make_study(tmp / 'hd', size=size, seed=seed), dtype=str)
         rows = []
         for r in hd.itertuples():
@@ -134,6 +134,7 @@ def make_spot_study(out: str | Path, *, assay: str = 'visium', size: str = 'defa
                              assay=a.name, hd_path=f'hd/{r.path}', n_spots=int(lat.in_tissue.sum())))
         pd.DataFrame(rows).to_csv(tmp / 'manifest.csv', index=False)
         mark_folder(tmp, SPOT_STUDY_KIND, identity, marker=SPOT_STUDY_MARKER)
+    write_study(out, identity, make)   # made once where $HDEXPR_STUDY_CACHE is set
     return out / 'manifest.csv'
 
 # %% ../../nbs/14_synth_spots.ipynb #be371bac

@@ -5,9 +5,17 @@
 # %% ../../nbs/13_synth.ipynb #50be8a88
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
+import importlib.metadata
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -22,7 +30,7 @@ from ..io.visium_hd import BINNED_SUBDIR, COUNTS_FILE, TenxH5Writer, TissuePosit
 from ..core.scales import BIN_UM
 
 # %% auto #0
-__all__ = ['STUDY_KIND', 'STUDY_MARKER', 'make_sample', 'make_study']
+__all__ = ['STUDY_CACHE_ENV', 'STUDY_KIND', 'STUDY_MARKER', 'make_sample', 'code_fingerprint', 'write_study', 'make_study']
 
 # %% ../../nbs/13_synth.ipynb #88975ccc
 def _add_positions(writer, tis, r0, r1, inside):
@@ -81,6 +89,42 @@ def make_sample(out, patient, size, *, seed=0, panel=None, profiles=None):
     return params
 
 # %% ../../nbs/13_synth.ipynb #cc562c40
+STUDY_CACHE_ENV = 'HDEXPR_STUDY_CACHE'   # a folder where synthetic studies, once made, are kept and copied from
+_WRITERS = ('numpy', 'scipy', 'scikit-image', 'pandas', 'pyarrow', 'h5py', 'tifffile', 'pillow', 'imagecodecs')
+
+def _version(lib: str) -> str:
+    try: return importlib.metadata.version(lib)
+    except importlib.metadata.PackageNotFoundError: return 'none'
+
+@functools.cache
+def code_fingerprint() -> str:
+    "What a study's bytes follow from besides its identity: hdexpr's source, and the versions of the libraries that write its files."
+    import hdexpr
+    h = hashlib.sha256()
+    for p in sorted(Path(hdexpr.__file__).parent.rglob('*.py')): h.update(p.read_bytes())
+    h.update(json.dumps({lib: _version(lib) for lib in _WRITERS}).encode())
+    return h.hexdigest()[:16]
+
+def write_study(out: Path, identity: dict, make: Callable[[Path], None]) -> None:
+    """Build a study into the folder `out` by `make(folder)`, whole or not at all (`atomic_dir`). With $HDEXPR_STUDY_CACHE set,
+    copy it from there when the same study made by the same code lies there; else make it there first (of two processes
+    racing, the first to finish stays: both made the same bytes)."""
+    cache = os.environ.get(STUDY_CACHE_ENV)
+    if not cache:
+        with atomic_dir(out) as tmp: make(tmp)
+        return
+    key = hashlib.sha256(json.dumps([identity, code_fingerprint()], sort_keys=True, default=str).encode()).hexdigest()[:20]
+    entry = Path(cache) / key
+    if not entry.is_dir():
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        made = Path(tempfile.mkdtemp(dir=entry.parent, prefix=f'.{key}.tmp-'))
+        try:
+            make(made)
+            with contextlib.suppress(OSError): made.rename(entry)   # fails only when another process put it there first
+        finally: shutil.rmtree(made, ignore_errors=True)
+    with atomic_dir(out) as tmp: shutil.copytree(entry, tmp, dirs_exist_ok=True)
+
+# %% ../../nbs/13_synth.ipynb #826ff8a3
 STUDY_KIND, STUDY_MARKER = 'hdexpr.SyntheticStudy', 'study.json'
 
 def _study_identity(size, seed): return dict(generator='hdexpr.synth', version=1, size=asdict(size), seed=seed)
@@ -103,11 +147,12 @@ def make_study(out: str | Path,          # the study's folder: new, empty, or th
     _upgrade_first_marker(out)
     if claim_folder(out, STUDY_KIND, identity, overwrite=overwrite, marker=STUDY_MARKER, what='synthetic study',
                     flag='--overwrite') is not None: return out / 'manifest.csv'
-    with atomic_dir(out) as tmp:
+    def make(tmp):
         panel = make_panel(sz.n_genes, seed=seed); P = make_profiles(panel, seed=seed); rows = []
         for pat in PATIENTS.values():
             make_sample(tmp / pat.name, pat, sz, seed=seed, panel=panel, profiles=P)
             rows.append(dict(sample_id=pat.name, patient=pat.name, path=pat.name, image=f'{pat.name}/{pat.name}_tissue_image.tif'))
         pd.DataFrame(rows).to_csv(tmp / 'manifest.csv', index=False)
         mark_folder(tmp, STUDY_KIND, identity, marker=STUDY_MARKER)
+    write_study(out, identity, make)
     return out / 'manifest.csv'
