@@ -4,26 +4,24 @@ The prediction is the true rate λ of the synthetic P5 of --size (tiny 384², de
 bins of 2 µm; generated alone, with a 300-gene panel), written as a prediction folder by
 `hdexpr.predict.folder.truth_prediction`: what cells cost depends on the H&E's area and the number of
 predicted genes, not on the model or the generator's panel. Each run is a fresh
-process; RSS is sampled every 20 ms (psutil), beside the RSS after the imports.
+process; RSS is sampled every 20 ms (bench/child.py), beside the RSS after the imports.
 
 Usage:  python bench/cells_slide.py [--size tiny|default|full] [--work DIR] [--genes 50] [--report FILE]
 """
 from __future__ import annotations
 
-import argparse, json, shutil, subprocess, sys, tempfile, time
+import argparse, json, shutil, sys, tempfile, time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from child import run_child  # noqa: E402
+
 CHILD = """
-import json, threading, time, psutil
+import json, sys, time
 from hdexpr.predict.cells import predict_cells
-proc, stop = psutil.Process(), threading.Event()
-rss_imports = peak = proc.memory_info().rss
-def watch():
-    global peak
-    while not stop.wait(0.02): peak = max(peak, proc.memory_info().rss)
-threading.Thread(target=watch, daemon=True).start()
+rss_imports = peak = rss()
 t = time.perf_counter()
-out = predict_cells(PRED, cells=CELLS, progress=False)
+out = predict_cells(sys.argv[1], cells=sys.argv[2], progress=False)
 seconds = time.perf_counter() - t
 stop.set()
 import anndata as ad
@@ -52,11 +50,7 @@ def bench_cells(size: str, work: Path, *, n_genes: int = 50, cells: str = 'built
     if not (pred / 'predict.json').exists():
         t = time.perf_counter(); truth_prediction(p5, named_genes()[:n_genes], pred)
         print(f'truth written as a prediction in {time.perf_counter() - t:.0f} s', file=sys.stderr, flush=True)
-    code = CHILD.replace('PRED', repr(str(pred))).replace('CELLS', repr(cells))
-    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
-    line = next((l for l in r.stdout.splitlines() if l.startswith('RESULT ')), None)
-    if line is None: raise RuntimeError(r.stderr[-2000:])
-    return {'size': size, 'source': cells, **json.loads(line[7:])}
+    return {'size': size, 'source': cells, **run_child(CHILD, pred, cells)}
 
 
 if __name__ == '__main__':

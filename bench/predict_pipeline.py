@@ -20,16 +20,14 @@ from pathlib import Path
 
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from child import run_child  # noqa: E402
+
 STAGES = ('prediction', 'cells', 'SpatialData')
 
 READ = """
-import json, sys, threading, time, psutil, h5py, numpy as np
-proc, stop = psutil.Process(), threading.Event()
-rss_before = peak = proc.memory_info().rss
-def watch():
-    global peak
-    while not stop.wait(0.02): peak = max(peak, proc.memory_info().rss)
-threading.Thread(target=watch, daemon=True).start()
+import json, sys, time, h5py, numpy as np
+rss_before = peak = rss()
 import spatialdata
 out, n = sys.argv[1], int(sys.argv[2])
 t = time.perf_counter(); s = spatialdata.read_zarr(out + '/prediction.sdata.zarr'); seconds = time.perf_counter() - t
@@ -95,10 +93,7 @@ def _complete(marker: Path) -> bool:
 
 def check_store(out: Path, *, sample: int = 10_000) -> dict:
     "Open the store with `spatialdata.read_zarr` in a fresh process: seconds, peak RSS, and sampled 2 µm bins against prediction.h5ad."
-    r = subprocess.run([sys.executable, '-c', READ, str(out), str(sample)], capture_output=True, text=True)
-    line = next((l for l in r.stdout.splitlines() if l.startswith('RESULT ')), None)
-    if line is None: raise RuntimeError(r.stderr[-3000:])
-    return json.loads(line[7:])
+    return run_child(READ, out, sample)
 
 
 def main():

@@ -97,8 +97,9 @@ def markdown(report: dict) -> str:
              '| precision | median s per step | runs | × fp32 |', '|---|--:|--:|--:|']
     lines += [f"| {k} | {v['median_s']} | {v['runs']} | {v['ratio_to_fp32']} |" for k, v in s['steps'].items()]
     if 'stages' in report:
-        lines += ['', f"Stages of `{report['reproduce']}` (wall s; install excluded):", '', '| stage | seconds |', '|---|--:|']
-        lines += [f"| {r['stage']} | {r['seconds']} |" for r in report['stages']]
+        lines += ['', f"Stages of `{report['reproduce']}` (wall s; install excluded; all runs: every run into the folder):", '',
+                  '| stage | seconds, last run | all runs |', '|---|--:|--:|']
+        lines += [f"| {r['stage']} | {r['seconds']} | {r['all runs']} |" for r in report['stages']]
     return '\n'.join(lines) + '\n'
 
 

@@ -150,21 +150,29 @@ def results_summary(out: Path) -> str:
 
 # %% ../../nbs/90_reproduce.ipynb #cb24b075
 class StageTimes:
-    "Wall seconds of each stage of a reproduction, rewritten to `<out>/tables/timings.{md,csv}` as each finishes."
-    def __init__(self, out: str | Path): self.out, self.rows = Path(out), []
+    "Wall seconds of each stage of a reproduction, this run's and all runs' into `out`, rewritten to `<out>/tables/timings.{md,csv}` as each finishes."
+    def __init__(self, out: str | Path):
+        self.out, self.rows = Path(out), {}
+        earlier = self.out / 'tables' / 'timings.csv'
+        try: df = pd.read_csv(earlier).set_index('stage')['all runs'].drop('total', errors='ignore')
+        except (FileNotFoundError, KeyError, ValueError, pd.errors.ParserError): df = pd.Series(dtype=float)   # none, or not ours
+        self.before = df.to_dict()
 
     @contextlib.contextmanager
     def stage(self, name: str):
         "Time the block as the stage `name`."
         t0 = time.perf_counter()
         yield
-        self.rows.append({'stage': name, 'seconds': round(time.perf_counter() - t0, 1)})
+        self.rows[name] = round(time.perf_counter() - t0, 1)
         self.write()
 
     def table(self) -> pd.DataFrame:
-        "The stages so far and their total."
-        df = pd.DataFrame(self.rows, columns=['stage', 'seconds'])
-        return pd.concat([df, pd.DataFrame([{'stage': 'total', 'seconds': round(df.seconds.sum(), 1)}])], ignore_index=True)
+        "Each stage (this run's first, then earlier runs' it has not reached), its seconds this run and in all runs, and the totals."
+        stages = [*self.rows, *(s for s in self.before if s not in self.rows)]
+        df = pd.DataFrame({'stage': stages, 'seconds': [self.rows.get(s) for s in stages],
+                           'all runs': [round(self.before.get(s, 0) + self.rows.get(s, 0), 1) for s in stages]})
+        total = {'stage': 'total', 'seconds': round(sum(self.rows.values()), 1), 'all runs': round(df['all runs'].sum(), 1)}
+        return pd.concat([df, pd.DataFrame([total])], ignore_index=True)
 
     def write(self) -> None:
         (self.out / 'tables').mkdir(parents=True, exist_ok=True)
