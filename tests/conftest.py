@@ -26,8 +26,9 @@ import build as docs_build  # noqa: E402
 _BUILD = {}   # 'proc': the running build, 'log': the file its output goes to
 
 
+@pytest.hookimpl(trylast=True)   # after -k / -m have deselected what will not run
 def pytest_collection_modifyitems(session, config, items):
-    "Tests that read the docs build go last; the build starts now, when any was collected."
+    "Tests that read the docs build go last; the build starts now, when any is to run."
     reads = [i for i in items if 'site_build' in getattr(i, 'fixturenames', ())]
     if not reads: return
     items[:] = [i for i in items if 'site_build' not in getattr(i, 'fixturenames', ())] + reads
