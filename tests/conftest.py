@@ -29,9 +29,9 @@ _BUILD = {}   # 'proc': the running build, 'log': the file its output goes to
 @pytest.hookimpl(trylast=True)   # after -k / -m have deselected what will not run
 def pytest_collection_modifyitems(session, config, items):
     "Tests that read the docs build go last; the build starts now, when any is to run."
-    reads = [i for i in items if 'site_build' in getattr(i, 'fixturenames', ())]
-    if not reads: return
-    items[:] = [i for i in items if 'site_build' not in getattr(i, 'fixturenames', ())] + reads
+    reads = {i: 'site_build' in getattr(i, 'fixturenames', ()) for i in items}
+    if not any(reads.values()): return
+    items.sort(key=reads.get)   # stable: the others keep their order, the build's readers follow in theirs
     log = tempfile.TemporaryFile(mode='w+')   # a file, not a pipe: a full pipe would stall the build
     _BUILD.update(log=log, proc=subprocess.Popen([sys.executable, str(ROOT / 'docs' / 'build.py')], cwd=ROOT, stdout=log,
                                                  stderr=subprocess.STDOUT, text=True, start_new_session=True))
