@@ -16,7 +16,7 @@ import pytest
 from hdexpr.cli import run_cli
 
 HDEXPR = Path(sys.executable).parent / 'hdexpr'
-TABLES = ['gene_structure', 'loss_by_resolution', 'per_gene', 'sparsity', 'summary', 'timings']
+TABLES = ['composition', 'gene_structure', 'loss_by_resolution', 'per_gene', 'sparsity', 'summary', 'timings']
 
 
 def hdexpr(*args):
@@ -63,13 +63,13 @@ def test_tables_hold_the_runs_metrics(results):
     out, _ = results
     table = pd.read_csv(out / 'tables' / 'loss_by_resolution.csv')
     assert list(table.model) == ['hdexpr', 'baseline', 'hdexpr, reference settings', 'baseline, reference settings', 'constant',
-                                 'oracle', 'Poisson / MSE', 'Poisson / MSE, reference settings']
+                                 'oracle', 'depth only', 'Poisson / MSE', 'Poisson / MSE, reference settings']
     runs = {loss: json.loads((out / 'runs' / f'{loss}_P5' / 'best_metrics.json').read_text()) for loss in ('poisson', 'mse')}
     for row, loss in ((0, 'poisson'), (1, 'mse')):
         for res in ('2', '4', '8'):
             assert table.loc[row, f'{res} µm PCC'] == pytest.approx(runs[loss]['resolutions'][f'{res}um']['pcc'], abs=1e-12)
-    assert table.loc[6, '2 µm PCC'] == pytest.approx(table.loc[0, '2 µm PCC'] / table.loc[1, '2 µm PCC'])
-    assert table.loc[7, '2 µm PCC'] == pytest.approx(table.loc[2, '2 µm PCC'] / table.loc[3, '2 µm PCC'])
+    assert table.loc[7, '2 µm PCC'] == pytest.approx(table.loc[0, '2 µm PCC'] / table.loc[1, '2 µm PCC'])
+    assert table.loc[8, '2 µm PCC'] == pytest.approx(table.loc[2, '2 µm PCC'] / table.loc[3, '2 µm PCC'])
     assert table.loc[0, '2 µm % oracle'] == pytest.approx(100 * table.loc[0, '2 µm PCC'] / table.loc[5, '2 µm PCC'])
     sparsity = pd.read_csv(out / 'tables' / 'sparsity.csv')
     assert list(sparsity.Patient) == ['P1', 'P2', 'P5']

@@ -36,13 +36,13 @@ def level_label(level: str) -> str:
 
 # %% ../../nbs/01_scales.ipynb #84d5c6c8
 def sum_pool(x: torch.Tensor, factor: int) -> torch.Tensor:
-    """Count-conserving sum over `factor` × `factor` blocks of the last two dims.
+    """Count-conserving sum over `factor` × `factor` blocks of the last two dims, in float32 (float64 stays float64).
 
     Shapes: x (..., H, W) → (..., H / factor, W / factor)"""
     if factor == 1: return x
     h, w = x.shape[-2:]
     if h % factor or w % factor: raise ValueError(f"sum_pool: size {h}×{w} is not divisible by factor {factor}")
-    y = F.avg_pool2d(x.reshape(-1, 1, h, w).float(), factor) * factor * factor
+    y = F.avg_pool2d(x.reshape(-1, 1, h, w).to(torch.promote_types(x.dtype, torch.float32)), factor) * factor * factor
     return y.reshape(*x.shape[:-2], h // factor, w // factor)
 
 def pool_mask(mask: torch.Tensor, factor: int, *, min_fraction: float = 1.0) -> torch.Tensor:

@@ -240,7 +240,7 @@ def reproduce(out: str | Path,                                   # the results f
     with clock.stage('62_figures'):
         run_notebook(nbs / '62_figures.ipynb', out, dict(runs={loss: runs[main][loss] for loss in losses}, genes=genes, out_dir=str(out)),
                      inputs=checkpoints)
-    for table in ('sparsity', 'loss_by_resolution', 'summary') + (('loocv',) if loocv else ()) + ('timings',):
+    for table in ('sparsity', 'loss_by_resolution', 'composition', 'summary') + (('loocv',) if loocv else ()) + ('timings',):
         print(f'## {table}\n\n' + (out / 'tables' / f'{table}.md').read_text())
     print(results_summary(out))
     return out
