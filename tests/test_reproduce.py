@@ -68,6 +68,8 @@ def test_tables_hold_the_runs_metrics(results):
     for row, loss in ((0, 'poisson'), (1, 'mse')):
         for res in ('2', '4', '8'):
             assert table.loc[row, f'{res} µm PCC'] == pytest.approx(runs[loss]['resolutions'][f'{res}um']['pcc'], abs=1e-12)
+        log = pd.read_csv(out / 'runs' / f'{loss}_P5' / 'log.csv')   # the validation figure that selected the checkpoint
+        assert table.loc[row, 'validation 2 µm PCC'] == pytest.approx(log.val_pcc_2um.max(), abs=1e-12)
     assert table.loc[7, '2 µm PCC'] == pytest.approx(table.loc[0, '2 µm PCC'] / table.loc[1, '2 µm PCC'])
     assert table.loc[8, '2 µm PCC'] == pytest.approx(table.loc[2, '2 µm PCC'] / table.loc[3, '2 µm PCC'])
     assert table.loc[0, '2 µm % oracle'] == pytest.approx(100 * table.loc[0, '2 µm PCC'] / table.loc[5, '2 µm PCC'])

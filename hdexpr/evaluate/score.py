@@ -24,9 +24,9 @@ from ..train.runs import RUN_FILE, Run, read_run
 
 # %% auto #0
 __all__ = ['FIGURE_GENES', 'TOKEN_ALPHAS', 'BASELINE_LABELS', 'TABLE_RESOLUTIONS', 'predict_patches', 'patch_context',
-           'predict_in_context', 'per_gene_table', 'ridge_baseline', 'evaluate_run', 'study_results',
-           'loss_by_resolution_table', 'gene_structure_table', 'per_gene_study_table', 'composition_table',
-           'summary_study_table', 'loocv_table', 'write_table']
+           'predict_in_context', 'per_gene_table', 'ridge_baseline', 'validation_score', 'evaluate_run',
+           'study_results', 'loss_by_resolution_table', 'gene_structure_table', 'per_gene_study_table',
+           'composition_table', 'summary_study_table', 'loocv_table', 'write_table']
 
 # %% ../../nbs/60_evaluate.ipynb #9a9b3adc
 @torch.no_grad()
@@ -107,6 +107,11 @@ def _merged(parts: list[dict]) -> dict:
         out |= {k: v for k, v in m.items() if k not in ('resolutions', 'genes')}
     return out
 
+def validation_score(run: Run, targets: Targets) -> dict[str, float]:
+    "The run's validation PCC at the targets' score level at the epoch of its checkpoint (its `log.csv`): {'2um': r} or {'spot': r}."
+    log, column = pd.read_csv(run.path / 'log.csv'), f'val_pcc_{targets.score_level}'
+    return {targets.score_level: float(log.loc[log.epoch == run.epoch, column].item())}
+
 def evaluate_run(model_dir: str | Path,       # a run folder of `hdexpr train`
                  *, store: str | Path | None = None,  # the run's patch store, when it has moved since training (default: where its config.json says)
                  batch_size: int = 8,         # test patches scored at once (memory), ≥ 1
@@ -125,6 +130,7 @@ def evaluate_run(model_dir: str | Path,       # a run folder of `hdexpr train`
     results = {name: _merged([evaluate_store(store, predict, targets=t, batch_size=batch_size) for t in scored])
                for name, predict in tqdm(predictors.items(), desc='evaluating', disable=not progress)}
     if (ridge := ridge_baseline(run.cache, store, targets)) is not None: results['ridge'] = ridge
+    results['model']['validation'] = validation_score(run, targets)
     shown = [g for g in FIGURE_GENES if g in store.genes]
     files = {'best_metrics.json': json.dumps({**results['model'], 'epoch': run.epoch}, indent=1),
              'baselines.json': json.dumps({k: v for k, v in results.items() if k != 'model'}, indent=1),
@@ -165,15 +171,19 @@ def _labels(name: str) -> dict:
     model, loss, target = ((l := get_loss(base)).model, l.label, l.target) if base in list_losses() else BASELINE_LABELS.get(base, (base, base, ''))
     return {'model': model + (f', {recipe.name} settings' if recipe else ''), 'loss': loss, 'target': target}
 
+def _validation(m: dict) -> dict:
+    "A run's validation PCC as a table's column (its score level's), beside the test figures; nothing for a baseline."
+    return {f'validation {_res_label(level)} PCC': pcc for level, pcc in m.get('validation', {}).items()}
+
 def loss_by_resolution_table(results: dict[str, dict], *, resolutions=TABLE_RESOLUTIONS) -> pd.DataFrame:
     """Pooled masked PCC per predictor at each resolution, with the % of the oracle's it reaches (when there is an oracle),
-    and the Poisson / MSE ratio of each pair of runs with the same settings."""
+    each run's validation PCC, and the Poisson / MSE ratio of each pair of runs with the same settings."""
     oracle = results.get('oracle')
     def row(name, m):
         pcc = {f'{_res_label(r)} PCC': m['resolutions'][r]['pcc'] for r in resolutions}
         if oracle is not None:
             pcc |= {f'{_res_label(r)} % oracle': 100 * m['resolutions'][r]['pcc'] / oracle['resolutions'][r]['pcc'] for r in resolutions}
-        return {**_labels(name), **pcc}
+        return {**_labels(name), **pcc, **_validation(m)}
     rows = [row(name, m) for name, m in results.items()]
     for suffix in [r.suffix for r in RECIPES.values()]:
         p, q = results.get(f'poisson{suffix}'), results.get(f'mse{suffix}')
@@ -198,10 +208,10 @@ def per_gene_study_table(results: dict[str, dict], *, genes=FIGURE_GENES, resolu
     return pd.DataFrame(rows)
 
 def composition_table(results: dict[str, dict], *, resolutions=TABLE_RESOLUTIONS) -> pd.DataFrame:
-    "PCC of counts, of normalised expression (log1p of each unit's gene shares) and of depth (unit totals) per predictor at each resolution."
+    "PCC of counts, of normalised expression (log1p of each unit's gene shares) and of depth (unit totals) per predictor at each resolution, and each run's validation PCC."
     kinds = {'PCC': 'pcc', 'normalised PCC': 'pcc_normalised', 'depth PCC': 'pcc_depth'}
     return pd.DataFrame([{**_labels(name), **{f'{_res_label(r)} {label}': m['resolutions'][r].get(key) for r in resolutions
-                                              for label, key in kinds.items()}} for name, m in results.items()])
+                                              for label, key in kinds.items()}, **_validation(m)} for name, m in results.items()])
 
 def summary_study_table(results: dict[str, dict], *, resolutions=TABLE_RESOLUTIONS) -> pd.DataFrame:
     "Mean PCC, mean SSIM (pinned), smoothed SSIM (structure) and coverage per resolution and predictor."
