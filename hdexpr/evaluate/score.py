@@ -5,6 +5,7 @@
 # %% ../../nbs/60_evaluate.ipynb #fdf0f8eb
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -24,8 +25,8 @@ from ..train.runs import RUN_FILE, Run, read_run
 
 # %% auto #0
 __all__ = ['FIGURE_GENES', 'TOKEN_ALPHAS', 'BASELINE_LABELS', 'TABLE_RESOLUTIONS', 'predict_patches', 'patch_context',
-           'predict_in_context', 'per_gene_table', 'ridge_baseline', 'validation_score', 'evaluate_run',
-           'study_results', 'loss_by_resolution_table', 'gene_structure_table', 'per_gene_study_table',
+           'predict_in_context', 'per_gene_table', 'ridge_baseline', 'validation_score', 'score_baselines',
+           'evaluate_run', 'study_results', 'loss_by_resolution_table', 'gene_structure_table', 'per_gene_study_table',
            'composition_table', 'summary_study_table', 'loocv_table', 'write_table']
 
 # %% ../../nbs/60_evaluate.ipynb #9a9b3adc
@@ -112,6 +113,26 @@ def validation_score(run: Run, targets: Targets) -> dict[str, float]:
     log, column = pd.read_csv(run.path / 'log.csv'), f'val_pcc_{targets.score_level}'
     return {targets.score_level: float(log.loc[log.epoch == run.epoch, column].item())}
 
+_BASELINES = {}   # (store, its folder, embedding cache) -> the baselines' metrics: scored once a process, as no run changes them
+
+def _scored(store, targets: Targets, predict, batch_size: int) -> dict:
+    "Metrics of `predict` on the store's test patient at every level the targets score, and on the truth's view of them when there is one."
+    views = [targets] + [v for v in [targets.truth_view(store)] if v is not None]
+    return _merged([evaluate_store(store, predict, targets=t, batch_size=batch_size) for t in views])
+
+def score_baselines(store, cache, targets: Targets, *, batch_size: int = 8, progress: bool = True) -> dict[str, dict]:
+    "Metrics of the constant, the oracle (synthetic truth only), the depth-only predictor and the ridge on `cache`'s tokens, on the store's test patient; scored once a process for a store and cache, and copied after."
+    key = (store.key, str(Path(store.path).resolve()), json.dumps(cache.key, sort_keys=True))
+    if key not in _BASELINES:
+        predictors = {'constant': constant_predictor(train_mean_rate(store))}
+        if store.true_rate is not None: predictors['oracle'] = oracle_predictor(store)
+        predictors['depth'] = depth_predictor(store)
+        scored = {name: _scored(store, targets, predict, batch_size)
+                  for name, predict in tqdm(predictors.items(), desc='baselines', disable=not progress)}
+        if (ridge := ridge_baseline(cache, store, targets)) is not None: scored['ridge'] = ridge
+        _BASELINES[key] = scored
+    return copy.deepcopy(_BASELINES[key])
+
 def evaluate_run(model_dir: str | Path,       # a run folder of `hdexpr train`
                  *, store: str | Path | None = None,  # the run's patch store, when it has moved since training (default: where its config.json says)
                  batch_size: int = 8,         # test patches scored at once (memory), ≥ 1
@@ -122,14 +143,8 @@ def evaluate_run(model_dir: str | Path,       # a run folder of `hdexpr train`
     run = read_run(model_dir, store=store)
     store = run.store
     targets = targets_of(store)
-    scored = [targets] + [v for v in [targets.truth_view(store)] if v is not None]
-    predictors = {'model': lambda ids: predict_in_context(run, ids),
-                  'constant': constant_predictor(train_mean_rate(store))}
-    if store.true_rate is not None: predictors['oracle'] = oracle_predictor(store)
-    predictors['depth'] = depth_predictor(store)
-    results = {name: _merged([evaluate_store(store, predict, targets=t, batch_size=batch_size) for t in scored])
-               for name, predict in tqdm(predictors.items(), desc='evaluating', disable=not progress)}
-    if (ridge := ridge_baseline(run.cache, store, targets)) is not None: results['ridge'] = ridge
+    results = {'model': _scored(store, targets, lambda ids: predict_in_context(run, ids), batch_size),
+               **score_baselines(store, run.cache, targets, batch_size=batch_size, progress=progress)}
     results['model']['validation'] = validation_score(run, targets)
     shown = [g for g in FIGURE_GENES if g in store.genes]
     files = {'best_metrics.json': json.dumps({**results['model'], 'epoch': run.epoch}, indent=1),
