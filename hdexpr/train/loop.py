@@ -31,27 +31,72 @@ from ..core.folders import atomic_dir, atomic_path, folder_lock, write_atomic
 from ..model.losses import GradNorm, get_loss
 from .metrics import MetricAccumulator
 from ..model.decoder import compile_decoder
-from ..store.patches import N_VIEWS, PatchStore
+from ..store.patches import N_VIEWS, PATCH_BINS, PatchStore
 from .runs import TrainConfig, build_model, load_checkpoint, open_run, run_started, save_checkpoint
 from ..store.targets import Targets, read_patches, targets_of
 
 # %% auto #0
-__all__ = ['COSINE_FLOOR', 'LOADER_WORKERS', 'split_patches', 'epoch_batches', 'run_levels', 'step_budget', 'lr_factor',
-           'rng_state', 'set_rng_state', 'micro_batch_seed', 'step_plan', 'BatchReader', 'batch_loader', 'train_epoch',
-           'validate', 'fit', 'fit_sweep']
+__all__ = ['COSINE_FLOOR', 'LOADER_WORKERS', 'overlapping', 'split_patches', 'epoch_batches', 'run_levels', 'step_budget',
+           'lr_factor', 'rng_state', 'set_rng_state', 'micro_batch_seed', 'step_plan', 'BatchReader', 'batch_loader',
+           'train_epoch', 'validate', 'fit', 'fit_sweep']
 
 # %% ../../nbs/52_train.ipynb #8933b47e
-def split_patches(store: PatchStore, *, val_fraction: float, seed: int) -> dict[str, list[int]]:
-    "Patch ids for 'train' and 'val' (both from the training patients) and 'test' (the test patient)."
+def _random_val(mine: pd.DataFrame, val_fraction: float, rng: np.random.Generator) -> np.ndarray:
+    "Validation patch ids of one patient's patches `mine`: a random `val_fraction` of them, at least one."
+    ids = rng.permutation(mine.patch_id.to_numpy())
+    return ids[:max(1, round(val_fraction * len(ids)))]
+
+def _block_val(mine: pd.DataFrame, val_fraction: float, rng: np.random.Generator) -> np.ndarray:
+    "Validation patch ids: in each section, the patches of a band of consecutive grid rows at a random place, the fewest rows that hold `val_fraction` of its patches."
+    val = []
+    for _, s in mine.groupby('sample_id', sort=True):
+        per_row = s.groupby('grid_row').size().sort_index()
+        want, ends = max(1, round(val_fraction * len(s))), np.cumsum(per_row.to_numpy())
+        bands = [(i, int(np.searchsorted(ends, want + (ends[i - 1] if i else 0)))) for i in range(len(per_row))]
+        bands = [(i, j) for i, j in bands if j < len(per_row)] or [(0, len(per_row) - 1)]
+        i, j = bands[rng.integers(len(bands))]
+        val += s.patch_id[s.grid_row.isin(per_row.index[i:j + 1])].tolist()
+    return np.array(val)
+
+def _section_val(mine: pd.DataFrame, val_fraction: float, rng: np.random.Generator) -> np.ndarray:
+    "Validation patch ids: the patches of whole sections, in random order until they hold `val_fraction` of the patient's patches; one section at least is kept for training."
+    sections = mine.sample_id.unique()
+    if len(sections) < 2:
+        raise ValueError(f"training patient {mine.patient.iloc[0]} has one section ({sections[0]}); --val_split sections holds out "
+                         'whole sections and needs two or more a patient: use --val_split blocks')
+    held = []
+    for s in rng.permutation(sections)[:-1]:
+        held.append(s)
+        if mine.sample_id.isin(held).mean() >= val_fraction: break
+    return mine.patch_id[mine.sample_id.isin(held)].to_numpy()
+
+_VAL_SPLITS = {'random': _random_val, 'blocks': _block_val, 'sections': _section_val}
+
+def overlapping(patches: pd.DataFrame, ids, others) -> np.ndarray:
+    "Which patches of `ids` share a bin with a patch of `others` on the same section (origins closer than a patch side on both axes)."
+    p = patches.set_index('patch_id')
+    a, b = p.loc[list(ids)], p.loc[list(others)]
+    same = a.sample_id.to_numpy()[:, None] == b.sample_id.to_numpy()[None]
+    near = lambda c: np.abs(a[c].to_numpy()[:, None] - b[c].to_numpy()[None]) < PATCH_BINS
+    return (same & near('array_row0') & near('array_col0')).any(1) if len(b) else np.zeros(len(a), bool)
+
+def split_patches(store: PatchStore, *, val_fraction: float, seed: int, val_split: str = 'random') -> dict[str, list[int]]:
+    "Patch ids for 'train' and 'val' (both from the training patients, the validation patches chosen as `val_split` says) and 'test' (the test patient)."
     p = store.patches
     rng = np.random.default_rng(seed)
     split = {'train': [], 'val': []}
     for patient in store.train_patients:
-        ids = rng.permutation(p.patch_id[p.patient == patient].to_numpy())
-        if len(ids) < 2: raise ValueError(f'{store.path}: training patient {patient} has {len(ids)} patch(es); '
-                                          'need at least 2 to hold one out for validation')
-        n_val = max(1, round(val_fraction * len(ids)))
-        split['val'] += sorted(ids[:n_val].tolist()); split['train'] += sorted(ids[n_val:].tolist())
+        mine = p[p.patient == patient]
+        if len(mine) < 2: raise ValueError(f'{store.path}: training patient {patient} has {len(mine)} patch(es); '
+                                           'need at least 2 to hold one out for validation')
+        try: val = _VAL_SPLITS[val_split](mine, val_fraction, rng)
+        except ValueError as e: raise ValueError(f'{store.path}: {e}') from None
+        rest = mine.patch_id[~mine.patch_id.isin(val)].to_numpy()
+        train = rest if val_split == 'random' else rest[~overlapping(p, rest, val)]
+        if not len(train):
+            raise ValueError(f'{store.path}: training patient {patient} keeps no patch to train on after --val_split {val_split} held '
+                             f'{len(val)} of its {len(mine)} out (and those overlapping them); lower --val_fraction')
+        split['val'] += sorted(val.tolist()); split['train'] += sorted(train.tolist())
     split['test'] = p.patch_id[p.patient == store.test_patient].tolist()
     return split
 
@@ -248,7 +293,7 @@ def _setup(cfg: TrainConfig, out: Path, store: PatchStore, *, resume: bool, prog
         open_run(out, cfg, store, resume=resume)
         cache = build_embedding_cache(store, cfg.encoder, weights=cfg.encoder_weights, device=dist.device, progress=progress)
         if not (out / 'stats.json').exists():
-            split = split_patches(store, val_fraction=cfg.val_fraction, seed=cfg.seed)
+            split = split_patches(store, val_fraction=cfg.val_fraction, seed=cfg.seed, val_split=cfg.val_split)
             write_atomic(out / 'split.json', json.dumps({'train_patients': store.train_patients, 'train': split['train'],
                                                          'val': split['val']}))
             write_atomic(out / 'stats.json', json.dumps(targets_of(store).training_stats(store, split['train'])))

@@ -23,12 +23,13 @@ from ..model.decoder import DecoderConfig, Hist2STDecoder
 from ..store.patches import PROVENANCE_FILE, PatchStore
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'STUDY_DECODER', 'CONFIG_GROUPS', 'CHECKPOINT_FORMAT', 'RUN_KIND', 'RUN_FILE', 'RESUMABLE_CHANGES',
-           'RUN_FILES', 'TrainConfig', 'ConfigError', 'build_model', 'save_checkpoint', 'load_checkpoint',
-           'run_identity', 'run_started', 'open_run', 'Run', 'read_run']
+__all__ = ['SCHEDULES', 'VAL_SPLITS', 'STUDY_DECODER', 'CONFIG_GROUPS', 'CHECKPOINT_FORMAT', 'RUN_KIND', 'RUN_FILE',
+           'RESUMABLE_CHANGES', 'RUN_FILES', 'TrainConfig', 'ConfigError', 'build_model', 'save_checkpoint',
+           'load_checkpoint', 'run_identity', 'run_started', 'open_run', 'Run', 'read_run']
 
 # %% ../../nbs/51_runs.ipynb #f981efd4
 SCHEDULES = ('constant', 'cosine')
+VAL_SPLITS = ('random', 'blocks', 'sections')   # how the validation patches are chosen (`split_patches`, nbs/52_train.ipynb)
 STUDY_DECODER = {'hidden_dim': 128, 'n_heads': 4, 'image_branch': True}   # the study's decoder: narrower, with the image branch
 
 @dataclass
@@ -51,6 +52,7 @@ class TrainConfig:
     multiscale: bool | None = None   # a loss at every level the store supervises (2, 4, 8, 16 µm); --no-multiscale: the finest alone
     augment: bool = True             # a random rotation or flip of each patch every epoch
     val_fraction: float = 0.2        # the share of each training patient's patches held out for validation
+    val_split: str = 'random'        # random patches, blocks (bands of patch rows, no training patch overlapping one) or sections (whole sections)
     grad_clip: float = 1.0           # the largest gradient norm of a step
     seed: int = 0                    # the training seed: the split, the initial weights, the batches and dropout
     decoder: dict = field(default_factory=lambda: dict(STUDY_DECODER))  # decoder settings, e.g. {"hidden_dim": 128, "image_branch": true}
@@ -104,6 +106,7 @@ _CHECKS = {   # field -> (check, what it must be)
     'multiscale': (_maybe(_flag), 'true, false or null (every level the store supervises)'),
     'augment': (_flag, 'true or false'),
     'val_fraction': (_real(lambda v: 0 < v < 1), 'a fraction in (0, 1)'),
+    'val_split': (lambda v: v in VAL_SPLITS, f"one of {', '.join(VAL_SPLITS)}"),
     'grad_clip': (_real(lambda v: v > 0), 'a gradient norm > 0 (inf: no clipping)'),
     'seed': (lambda v: _whole(0)(v) and v < 2 ** 32, 'a whole number in [0, 2³²)'),
     'decoder': (lambda v: isinstance(v, dict) and set(v) <= set(_DECODER_KEYS),
@@ -113,7 +116,7 @@ _CHECKS = {   # field -> (check, what it must be)
     'compile': (_flag, 'true or false')}
 
 CONFIG_GROUPS = {   # how `hdexpr train --help` groups the fields
-    'data': ('store', 'val_fraction', 'augment', 'seed'),
+    'data': ('store', 'val_fraction', 'val_split', 'augment', 'seed'),
     'model': ('loss', 'encoder', 'encoder_weights', 'decoder', 'multiscale', 'use_gradnorm'),
     'optimisation': ('epochs', 'max_steps', 'batch_size', 'accumulate', 'lr', 'weight_decay', 'warmup_epochs', 'schedule', 'patience',
                      'grad_clip'),
