@@ -24,8 +24,8 @@ from ..store.patches import PROVENANCE_FILE, PatchStore
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'VAL_SPLITS', 'STUDY_DECODER', 'CONFIG_GROUPS', 'CHECKPOINT_FORMAT', 'RUN_KIND', 'RUN_FILE',
-           'RESUMABLE_CHANGES', 'RUN_FILES', 'TrainConfig', 'ConfigError', 'build_model', 'save_checkpoint',
-           'load_checkpoint', 'run_identity', 'run_started', 'open_run', 'Run', 'read_run']
+           'RESUMABLE_CHANGES', 'LATER_KNOBS', 'RUN_FILES', 'TrainConfig', 'ConfigError', 'build_model',
+           'save_checkpoint', 'load_checkpoint', 'run_identity', 'run_started', 'open_run', 'Run', 'read_run']
 
 # %% ../../nbs/51_runs.ipynb #f981efd4
 SCHEDULES = ('constant', 'cosine')
@@ -154,11 +154,13 @@ def load_checkpoint(path: Path) -> dict:
 RUN_KIND = 'hdexpr.Run'
 RUN_FILE = 'run.json'
 RESUMABLE_CHANGES = ('epochs', 'patience', 'device', 'precision', 'compile')
+LATER_KNOBS = {'val_split': 'random'}   # knobs added after runs were first written -> what every earlier run did
 
 def run_identity(cfg: TrainConfig, store: PatchStore) -> dict:
-    "What a run is of: its store (fingerprint, genes, test patient) and every knob that changes what it trains."
+    "What a run is of: its store (fingerprint, genes, test patient) and every knob that changes what it trains (a later knob only when it differs from what earlier runs did)."
+    config = {k: v for k, v in asdict(cfg).items() if k not in RESUMABLE_CHANGES + ('store',)}
     return {'store_key': store.key, 'genes': store.genes, 'test_patient': store.test_patient,
-            'config': {k: v for k, v in asdict(cfg).items() if k not in RESUMABLE_CHANGES + ('store',)}}
+            'config': {k: v for k, v in config.items() if k not in LATER_KNOBS or v != LATER_KNOBS[k]}}
 
 def run_started(out: Path, *, resume: bool = True) -> bool:
     "Whether the run folder `out` holds a run that finished an epoch (`checkpoints/last.pt`); refused when `resume` is False."
