@@ -70,7 +70,8 @@ def _section_val(mine: pd.DataFrame, val_fraction: float, rng: np.random.Generat
         if mine.sample_id.isin(held).mean() >= val_fraction: break
     return mine.patch_id[mine.sample_id.isin(held)].to_numpy()
 
-_VAL_SPLITS = {'random': _random_val, 'blocks': _block_val, 'sections': _section_val}
+_VAL_SPLITS = {   # name -> (the validation patches of a patient, whether the training patches overlapping them are left out)
+    'random': (_random_val, False), 'blocks': (_block_val, True), 'sections': (_section_val, True)}
 
 def overlapping(patches: pd.DataFrame, ids, others) -> np.ndarray:
     "Which patches of `ids` share a bin with a patch of `others` on the same section (origins closer than a patch side on both axes)."
@@ -89,10 +90,11 @@ def split_patches(store: PatchStore, *, val_fraction: float, seed: int, val_spli
         mine = p[p.patient == patient]
         if len(mine) < 2: raise ValueError(f'{store.path}: training patient {patient} has {len(mine)} patch(es); '
                                            'need at least 2 to hold one out for validation')
-        try: val = _VAL_SPLITS[val_split](mine, val_fraction, rng)
+        choose, buffered = _VAL_SPLITS[val_split]
+        try: val = choose(mine, val_fraction, rng)
         except ValueError as e: raise ValueError(f'{store.path}: {e}') from None
         rest = mine.patch_id[~mine.patch_id.isin(val)].to_numpy()
-        train = rest if val_split == 'random' else rest[~overlapping(p, rest, val)]
+        train = rest[~overlapping(p, rest, val)] if buffered else rest
         if not len(train):
             raise ValueError(f'{store.path}: training patient {patient} keeps no patch to train on after --val_split {val_split} held '
                              f'{len(val)} of its {len(mine)} out (and those overlapping them); lower --val_fraction')
