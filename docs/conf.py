@@ -46,6 +46,11 @@ myst_heading_anchors = 3
 import sphinx.builders  # noqa: E402
 
 
+def in_start_order(tasks: list, nproc: int) -> list:
+    "`tasks` arranged so that Sphinx's ParallelTasks starts them in this order: it starts the first `nproc` as given, then the waiting ones last-added first."
+    return tasks[:nproc] + tasks[nproc:][::-1]
+
+
 def _slowest_first(docnames, nproc, maxbatch=10):
     from jupyter_cache import get_cache
     seconds = {}
@@ -54,7 +59,7 @@ def _slowest_first(docnames, nproc, maxbatch=10):
             if Path(r.uri).is_relative_to(BUILD / 'src'):
                 seconds[Path(r.uri).relative_to(BUILD / 'src').with_suffix('').as_posix()] = (r.data or {}).get('execution_seconds', 0)
     number = {p.stem.split('_', 1)[1]: int(p.stem.split('_', 1)[0]) for p in cfg.nbs_path.glob('[0-9]*_*.ipynb')}
-    return [[d] for d in sorted(docnames, key=lambda d: (-seconds.get(d, 1e9), -number.get(d, 0)))]
+    return in_start_order([[d] for d in sorted(docnames, key=lambda d: (-seconds.get(d, 1e9), -number.get(d, 0)))], nproc)
 
 
 sphinx.builders.make_chunks = _slowest_first

@@ -46,6 +46,20 @@ def _pages():
 PAGES = _pages()
 
 
+def test_pages_start_slowest_first():
+    "The build hands Sphinx its pages so that they start in the order ranked (docs/conf.py): slowest first keeps both cores busy to the end."
+    import time
+    from sphinx.util.parallel import ParallelTasks
+    import conf as docs_conf
+    ranked, started = list('abcdefg'), {}
+    tasks = ParallelTasks(2)
+    for page in docs_conf.in_start_order(ranked, 2):
+        tasks.add_task(lambda _: (time.sleep(0.1), time.monotonic())[1], page, lambda page, at: started.__setitem__(page, at))
+    tasks.join()
+    order = sorted(started, key=started.get)   # by end; each runs 0.1 s, so also by start
+    assert set(order[:2]) == set(ranked[:2]) and order[2:] == ranked[2:], order
+
+
 @pytest.fixture(scope='module')
 def site(site_build):
     r, _ = site_build

@@ -3,7 +3,7 @@
 The main run goes through the console script; the rerun and the refusals run in this process (`run_cli`).
 `--quick` is the whole chain (synthetic study, patches, the sparsity, training, evaluation and
 figures notebooks run by papermill) on the tiny study with the tiny random encoder and one
-epoch: what it checks is the chain and the results folder's contract, not the science.
+epoch, here on 10 genes: what it checks is the chain and the results folder's contract, not the science.
 """
 import json
 import subprocess
@@ -16,6 +16,7 @@ import pytest
 from hdexpr.cli import run_cli
 
 HDEXPR = Path(sys.executable).parent / 'hdexpr'
+QUICK = ['reproduce', '--quick', '--n_genes', '10']   # 10 genes: the chain is what is tested, at a fifth of the scoring
 TABLES = ['composition', 'gene_structure', 'loss_by_resolution', 'per_gene', 'sparsity', 'summary', 'timings']
 
 
@@ -26,7 +27,7 @@ def hdexpr(*args):
 @pytest.fixture(scope='module')
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp('reproduce') / 'results'
-    r = hdexpr('reproduce', '--quick', '--out', out)
+    r = hdexpr(*QUICK, '--out', out)
     assert r.returncode == 0, f'hdexpr reproduce --quick failed (exit {r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}'
     return out, r.stdout + r.stderr
 
@@ -80,7 +81,7 @@ def test_tables_hold_the_runs_metrics(results):
 def test_rerun_reuses_what_finished(results):
     out, _ = results
     before = {p: p.stat().st_mtime_ns for p in (out / 'notebooks').glob('*.ipynb')}
-    r = run_cli('reproduce', '--quick', '--out', out)
+    r = run_cli(*QUICK, '--out', out)
     assert r.returncode == 0, r.stderr[-4000:]
     assert {p: p.stat().st_mtime_ns for p in (out / 'notebooks').glob('*.ipynb')} == before
 
