@@ -4,13 +4,14 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= results
+PIP_FLAGS ?=   # .ci/run: --no-compile
 
 .PHONY: venv reproduce test docs bench export readme check-sync lint clean
 
 $(BIN)/hdexpr: settings.ini setup.py constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
-	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install -q $(PIP_FLAGS) -c constraints.txt -e ".[dev]"
 	touch $(BIN)/hdexpr
 
 venv: $(BIN)/hdexpr

@@ -3,7 +3,7 @@
 The build (docs/build.py, once per session: tests/conftest.py) is where the notebooks are executed;
 thanks to myst-nb's execution cache it takes seconds when `make docs` ran before on the same notebooks. The browser
 part needs the Debian package `chromium` and is skipped without it. Screenshots of every page go
-to _docs_screens/.
+to _docs_screens/ (JPEG, half scale).
 """
 import json
 import re
@@ -236,18 +236,18 @@ class Chromium:
         return r['result'].get('value')
 
     def screenshot(self, path, max_height=20000):
-        "Whole page (up to `max_height` px) as PNG."
+        "Whole page (up to `max_height` px) as a JPEG at half scale (a full-scale PNG of the longest pages took seconds each)."
         import base64
         h = min(int(self.js('document.documentElement.scrollHeight')), max_height)
         self.send('Emulation.setDeviceMetricsOverride', session=True, width=self.width, height=h,
                   deviceScaleFactor=1, mobile=False)
         try:
-            png = self.send('Page.captureScreenshot', session=True, format='png',
-                            clip=dict(x=0, y=0, width=self.width, height=h, scale=1))['data']
+            jpeg = self.send('Page.captureScreenshot', session=True, format='jpeg', quality=80,
+                             clip=dict(x=0, y=0, width=self.width, height=h, scale=0.5))['data']
         finally:
             self.send('Emulation.setDeviceMetricsOverride', session=True, width=self.width, height=self.height,
                       deviceScaleFactor=1, mobile=False)
-        Path(path).write_bytes(base64.b64decode(png))
+        Path(path).write_bytes(base64.b64decode(jpeg))
 
     def close(self):
         try: self.ws.close()
@@ -284,7 +284,7 @@ def test_page_in_browser(site, server, browser, nb, page, title, exported):
     SCREENS.mkdir(exist_ok=True)
     errors = browser.open(f'{server}/{page}')
     r = browser.js(_CHECK)
-    browser.screenshot(SCREENS / (Path(page).with_suffix('').as_posix().replace('/', '__') + '.png'))
+    browser.screenshot(SCREENS / (Path(page).with_suffix('').as_posix().replace('/', '__') + '.jpg'))
     assert not errors, f'{page}: errors in the browser console:\n' + '\n'.join(errors)
     assert any(title in h for h in r['h1']), f'{page}: H1 {title!r} not rendered (H1s: {r["h1"]})'
     if exported: assert {a.rsplit('.', 1)[-1] for a in r['api']} & set(exported), f'{page}: no API entry rendered for any of {exported}'
