@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= results
-PIP_FLAGS ?=   # .ci/run: --no-compile
+PIP_FLAGS ?=   # more flags of the package install (.ci/run: --no-compile)
 
 .PHONY: venv reproduce test docs bench export readme check-sync lint clean
 
