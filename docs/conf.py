@@ -62,6 +62,8 @@ def _slowest_first(docnames, nproc, maxbatch=10):
     return in_start_order([[d] for d in sorted(docnames, key=lambda d: (-seconds.get(d, 1e9), -number.get(d, 0)))], nproc)
 
 
+if not hasattr(sphinx.builders, 'make_chunks'):   # the name we replace; without it the build would quietly chunk again
+    raise RuntimeError('docs/conf.py: this Sphinx has no sphinx.builders.make_chunks; update _slowest_first for it')
 sphinx.builders.make_chunks = _slowest_first
 
 # --- HTML ----------------------------------------------------------------------------------------
