@@ -43,12 +43,10 @@ myst_heading_anchors = 3
 # could sit idle while the other works through a chunk of slow notebooks. One page per task, the
 # slowest first (by the seconds the cache recorded for it last time; without a record, the highest
 # notebook number first, where the end-to-end notebooks are), keeps both cores busy to the end.
+# Sphinx's ParallelTasks starts the first two as ranked and the waiting ones last-added first, so
+# the rest run from the fastest up. Handing them over in start order was tried (d46c34d): it saved
+# no CI time, and one of its four CI runs failed in jupyter-cache (a record without its notebook).
 import sphinx.builders  # noqa: E402
-
-
-def in_start_order(tasks: list, nproc: int) -> list:
-    "`tasks` arranged so that Sphinx's ParallelTasks starts them in this order: it starts the first `nproc` as given, then the waiting ones last-added first."
-    return tasks[:nproc] + tasks[nproc:][::-1]
 
 
 def _slowest_first(docnames, nproc, maxbatch=10):
@@ -59,11 +57,9 @@ def _slowest_first(docnames, nproc, maxbatch=10):
             if Path(r.uri).is_relative_to(BUILD / 'src'):
                 seconds[Path(r.uri).relative_to(BUILD / 'src').with_suffix('').as_posix()] = (r.data or {}).get('execution_seconds', 0)
     number = {p.stem.split('_', 1)[1]: int(p.stem.split('_', 1)[0]) for p in cfg.nbs_path.glob('[0-9]*_*.ipynb')}
-    return in_start_order([[d] for d in sorted(docnames, key=lambda d: (-seconds.get(d, 1e9), -number.get(d, 0)))], nproc)
+    return [[d] for d in sorted(docnames, key=lambda d: (-seconds.get(d, 1e9), -number.get(d, 0)))]
 
 
-if not hasattr(sphinx.builders, 'make_chunks'):   # the name we replace; without it the build would quietly chunk again
-    raise RuntimeError('docs/conf.py: this Sphinx has no sphinx.builders.make_chunks; update _slowest_first for it')
 sphinx.builders.make_chunks = _slowest_first
 
 # --- HTML ----------------------------------------------------------------------------------------

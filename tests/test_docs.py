@@ -46,19 +46,6 @@ def _pages():
 PAGES = _pages()
 
 
-def test_pages_start_slowest_first():
-    "The build hands Sphinx its pages so that they start in the order ranked (docs/conf.py): slowest first keeps both cores busy to the end."
-    from sphinx.util.parallel import ParallelTasks
-    import conf as docs_conf
-    ranked, started = list('abcdefg'), []
-    tasks = ParallelTasks(1)   # one worker: the order in which the tasks start is the order in which they finish
-    for page in docs_conf.in_start_order(ranked, 1):   # each takes 0.1 s: the first is still running when the last is handed over
-        tasks.add_task(time.sleep, 0.1, lambda _, __, page=page: started.append(page))
-    tasks.join()
-    assert started == ranked, started
-    assert docs_conf.in_start_order(ranked, 2) == list('abgfedc')   # two workers take the first two, then the waiting ones last-added first
-
-
 @pytest.fixture(scope='module')
 def site(site_build):
     r, _ = site_build
