@@ -9,7 +9,8 @@ install is not part of it.
 Training step: the study's recipe (`TrainConfig()`: the decoder with its image branch, four levels balanced
 by GradNorm, batches of 8) on a batch of the tiny study's patches (every patch is 128 × 128 bins, so a
 step costs the same on any study), forward + losses + GradNorm + backward + optimiser step, in fp32, in
-bf16 autocast and in the precision `auto` resolves to here, timed in turns in one process. On a CPU
+bf16 autocast, in the precision `auto` resolves to here, and in fp32 with the model and inputs in `channels_last`
+and with the decoder compiled (`compile_decoder`, its compiling step reported apart), timed in turns in one process. On a CPU
 without native bf16 (no AVX512-BF16 or AMX) autocast emulates it and is an order of magnitude slower;
 then bf16 is timed once, and the report says so.
 """
@@ -48,8 +49,9 @@ def native_bf16() -> bool:
 
 
 def step_times(work: Path, *, reps: int) -> dict:
-    "Seconds of one training step of the study's model in fp32, bf16 and the chosen precision, timed in turns."
+    "Seconds of one training step of the study's model in fp32, bf16, the chosen precision, channels_last and compiled, timed in turns."
     from run_all import interleaved, summary, tiny_store
+    from hdexpr.model.decoder import compile_decoder
     from hdexpr.model.encoders import autocast_dtype
     from hdexpr.model.losses import get_loss
     from hdexpr.store.embeddings import build_embedding_cache
@@ -67,34 +69,43 @@ def step_times(work: Path, *, reps: int) -> dict:
     on = _on_batch(device, b, targets)
     stats = targets.training_stats(store, ids)
     chosen = autocast_dtype(base.precision, device)
-    precisions = {'fp32': None, 'bf16': torch.bfloat16, f'chosen ({base.precision} -> {"fp32" if chosen is None else chosen})': chosen}
+    cl = {'tokens': tokens.contiguous(memory_format=torch.channels_last),
+          'batch': {**b, 'image': b['image'].contiguous(memory_format=torch.channels_last)}}
+    variants = {'fp32': (None, None), 'bf16': (torch.bfloat16, None),
+                f'chosen ({base.precision} -> {"fp32" if chosen is None else chosen})': (chosen, None),
+                'fp32, channels_last': (None, 'channels_last'), 'fp32, torch.compile': (None, 'compile')}
     fns = {}
-    for name, dtype in precisions.items():
+    for name, (dtype, how) in variants.items():
         levels = run_levels(base, targets)
         model, loss_module, gradnorm, opt, _ = _training_state(base, in_dim=cache.dim, stats=stats, n_train=len(ids), levels=levels, device=device)
+        if how == 'channels_last': model.to(memory_format=torch.channels_last)
+        if how == 'compile': compile_decoder(model)
+        x, xb = (cl['tokens'], cl['batch']) if how == 'channels_last' else (tokens, b)
         loss = get_loss(base.loss)
-        def step(model=model, loss_module=loss_module, gradnorm=gradnorm, opt=opt, dtype=dtype, levels=levels, loss=loss):
-            out = _forward(model, tokens, b, device=device, dtype=dtype)
+        def step(model=model, loss_module=loss_module, gradnorm=gradnorm, opt=opt, dtype=dtype, levels=levels, loss=loss, x=x, xb=xb):
+            out = _forward(model, x, xb, device=device, dtype=dtype)
             losses = targets.losses(out, on, loss=loss, loss_module=loss_module, stats=stats, levels=levels)
             gradnorm(losses, model.gene_head.parameters(), update=False).backward()
             gradnorm.update(); opt.step(); opt.zero_grad()
         fns[name] = step
     slow_bf16 = not native_bf16()
     bf16 = fns.pop('bf16')
+    t = time.perf_counter(); fns['fp32, torch.compile'](); compile_s = time.perf_counter() - t   # the first step compiles
     times = interleaved(fns, reps=reps)
     times['bf16'] = interleaved({'bf16': bf16}, reps=1 if slow_bf16 else reps)['bf16']
     row = {k: summary(v) for k, v in times.items()}
     fp32 = row['fp32']['median_s']
     for v in row.values(): v['ratio_to_fp32'] = round(v['median_s'] / fp32, 2)
     return {'batch': len(batch), 'levels': list(levels), 'image_branch': True, 'threads': torch.get_num_threads(),
-            'native_bf16': not slow_bf16, 'steps': row}
+            'native_bf16': not slow_bf16, 'compile_s': round(compile_s, 1), 'steps': row}
 
 
 def markdown(report: dict) -> str:
     s = report['step']
     lines = ['## The study\'s cost', '', f"Training step of the study's model (batch {s['batch']}, levels {', '.join(s['levels'])} "
-             f"with GradNorm, image branch), {s['threads']} thread(s), CPU native bf16: {s['native_bf16']}:", '',
-             '| precision | median s per step | runs | × fp32 |', '|---|--:|--:|--:|']
+             f"with GradNorm, image branch), {s['threads']} thread(s), CPU native bf16: {s['native_bf16']}; the compiled model's "
+             f"first step (compiling) took {s['compile_s']} s:", '',
+             '| variant | median s per step | runs | × fp32 |', '|---|--:|--:|--:|']
     lines += [f"| {k} | {v['median_s']} | {v['runs']} | {v['ratio_to_fp32']} |" for k, v in s['steps'].items()]
     if 'stages' in report:
         lines += ['', f"Stages of `{report['reproduce']}` (wall s; install excluded; all runs: every run into the folder):", '',
