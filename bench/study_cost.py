@@ -69,8 +69,6 @@ def step_times(work: Path, *, reps: int) -> dict:
     on = _on_batch(device, b, targets)
     stats = targets.training_stats(store, ids)
     chosen = autocast_dtype(base.precision, device)
-    cl = {'tokens': tokens.contiguous(memory_format=torch.channels_last),
-          'batch': {**b, 'image': b['image'].contiguous(memory_format=torch.channels_last)}}
     variants = {'fp32': (None, None), 'bf16': (torch.bfloat16, None),
                 f'chosen ({base.precision} -> {"fp32" if chosen is None else chosen})': (chosen, None),
                 'fp32, channels_last': (None, 'channels_last'), 'fp32, torch.compile': (None, 'compile')}
@@ -78,9 +76,11 @@ def step_times(work: Path, *, reps: int) -> dict:
     for name, (dtype, how) in variants.items():
         levels = run_levels(base, targets)
         model, loss_module, gradnorm, opt, _ = _training_state(base, in_dim=cache.dim, stats=stats, n_train=len(ids), levels=levels, device=device)
-        if how == 'channels_last': model.to(memory_format=torch.channels_last)
+        x, xb = tokens, b
+        if how == 'channels_last':
+            model.to(memory_format=torch.channels_last)
+            x, xb = tokens.contiguous(memory_format=torch.channels_last), {**b, 'image': b['image'].contiguous(memory_format=torch.channels_last)}
         if how == 'compile': compile_decoder(model)
-        x, xb = (cl['tokens'], cl['batch']) if how == 'channels_last' else (tokens, b)
         loss = get_loss(base.loss)
         def step(model=model, loss_module=loss_module, gradnorm=gradnorm, opt=opt, dtype=dtype, levels=levels, loss=loss, x=x, xb=xb):
             out = _forward(model, x, xb, device=device, dtype=dtype)

@@ -38,13 +38,13 @@ nb_output_stderr = 'show'
 myst_enable_extensions = ['colon_fence', 'deflist', 'attrs_inline', 'strikethrough']
 myst_heading_anchors = 3
 
-# --- parallel execution: one page per task, the slowest first ------------------------------------
+# --- parallel execution: one page per task -------------------------------------------------------
 # Sphinx reads (and myst-nb executes) pages in chunks of ~14 per process: on two cores one process
-# could sit idle while the other works through a chunk of slow notebooks. One page per task, the
-# slowest first (by the seconds the cache recorded for it last time; without a record, the highest
-# notebook number first, where the end-to-end notebooks are), keeps both cores busy to the end.
-# Sphinx's ParallelTasks starts the first two as ranked and the waiting ones last-added first, so
-# the rest run from the fastest up. Handing them over in start order was tried (d46c34d): it saved
+# could sit idle while the other works through a chunk of slow notebooks. One page per task keeps
+# both cores busy to the end. The pages are ranked slowest first (by the seconds the cache recorded
+# for each last time; without a record, the highest notebook number first), but Sphinx's
+# ParallelTasks starts only the first two as ranked and the waiting ones last-added first, so the
+# rest run from the fastest up. Handing them over in start order was tried (d46c34d): it saved
 # no CI time, and one of its four CI runs failed in jupyter-cache (a record without its notebook).
 import sphinx.builders  # noqa: E402
 
