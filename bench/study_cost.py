@@ -10,7 +10,9 @@ Training step: the study's recipe (`TrainConfig()`: the decoder with its image b
 by GradNorm, batches of 8) on a batch of the tiny study's patches (every patch is 128 × 128 bins, so a
 step costs the same on any study), forward + losses + GradNorm + backward + optimiser step, in fp32, in
 bf16 autocast, in the precision `auto` resolves to here, and in fp32 with the model and inputs in `channels_last`
-and with the decoder compiled (`compile_decoder`, its compiling step reported apart), timed in turns in one process. On a CPU
+and with the decoder compiled (`compile_decoder`, its compiling step reported apart), and in fp32 with the scale
+losses stacked by a plain `torch.stack` (what `stack_tasks` replaced: GradNorm's per-level backward then ran every
+level's graph), timed in turns in one process. On a CPU
 without native bf16 (no AVX512-BF16 or AMX) autocast emulates it and is an order of magnitude slower;
 then bf16 is timed once, and the report says so.
 """
@@ -53,6 +55,7 @@ def step_times(work: Path, *, reps: int) -> dict:
     from run_all import interleaved, summary, tiny_store
     from hdexpr.model.decoder import compile_decoder
     from hdexpr.model.encoders import autocast_dtype
+    import hdexpr.model.losses as losses_module
     from hdexpr.model.losses import get_loss
     from hdexpr.store.embeddings import build_embedding_cache
     from hdexpr.store.targets import targets_of
@@ -71,7 +74,8 @@ def step_times(work: Path, *, reps: int) -> dict:
     chosen = autocast_dtype(base.precision, device)
     variants = {'fp32': (None, None), 'bf16': (torch.bfloat16, None),
                 f'chosen ({base.precision} -> {"fp32" if chosen is None else chosen})': (chosen, None),
-                'fp32, channels_last': (None, 'channels_last'), 'fp32, torch.compile': (None, 'compile')}
+                'fp32, channels_last': (None, 'channels_last'), 'fp32, torch.compile': (None, 'compile'),
+                'fp32, torch.stack (before stack_tasks)': (None, 'torch.stack')}
     fns = {}
     for name, (dtype, how) in variants.items():
         levels = run_levels(base, targets)
@@ -82,9 +86,12 @@ def step_times(work: Path, *, reps: int) -> dict:
             x, xb = tokens.contiguous(memory_format=torch.channels_last), {**b, 'image': b['image'].contiguous(memory_format=torch.channels_last)}
         if how == 'compile': compile_decoder(model)
         loss = get_loss(base.loss)
-        def step(model=model, loss_module=loss_module, gradnorm=gradnorm, opt=opt, dtype=dtype, levels=levels, loss=loss, x=x, xb=xb):
+        stack = (lambda ls: torch.stack(list(ls))) if how == 'torch.stack' else losses_module.stack_tasks
+        def step(model=model, loss_module=loss_module, gradnorm=gradnorm, opt=opt, dtype=dtype, levels=levels, loss=loss, x=x, xb=xb, stack=stack):
             out = _forward(model, x, xb, device=device, dtype=dtype)
-            losses = targets.losses(out, on, loss=loss, loss_module=loss_module, stats=stats, levels=levels)
+            kept, losses_module.stack_tasks = losses_module.stack_tasks, stack
+            try: losses = targets.losses(out, on, loss=loss, loss_module=loss_module, stats=stats, levels=levels)
+            finally: losses_module.stack_tasks = kept
             gradnorm(losses, model.gene_head.parameters(), update=False).backward()
             gradnorm.update(); opt.step(); opt.zero_grad()
         fns[name] = step

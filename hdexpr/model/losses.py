@@ -19,7 +19,7 @@ from ..core.scales import SCALE_FACTORS, pool_mask, sum_pyramid
 # %% auto #0
 __all__ = ['LOG_RATE_RANGE', 'LOG_DISPERSION_RANGE', 'in_tissue', 'masked_mean', 'clamp_log_rate', 'poisson_nll', 'zscore_stats',
            'zscore', 'masked_mse', 'zscore_mse', 'nb_nll', 'NegBinomialNLL', 'Loss', 'register_loss', 'list_losses',
-           'get_loss', 'pool_for_loss', 'multiscale_losses', 'GradNorm']
+           'get_loss', 'pool_for_loss', 'stack_tasks', 'multiscale_losses', 'GradNorm']
 
 # %% ../../nbs/20_losses.ipynb #3b5334af
 def _check_shapes(pred, target, mask, where):
@@ -228,6 +228,23 @@ def pool_for_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor |
         targets = {f: targets[f] / n[f].clamp_min(1) for f in factors}
     return [(preds[f], targets[f], masks[f]) for f in factors]
 
+# %% ../../nbs/20_losses.ipynb #3a166c15
+class _TaskStack(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, *losses): return torch.stack(losses)
+
+    @staticmethod
+    def backward(ctx, grad):
+        live = (grad != 0).tolist()
+        if not any(live): return grad.unbind()   # all zero (DDP's dummy micro-batch): still reach every parameter
+        return tuple(g if keep else None for g, keep in zip(grad.unbind(), live))   # None: a zero gradient, not run
+
+def stack_tasks(losses) -> torch.Tensor:
+    """`torch.stack` of scalar task losses whose backward leaves out each task whose gradient is 0 (GradNorm's one task at a time), unless all are.
+
+    Shapes: T scalars → (T,)"""
+    return _TaskStack.apply(*losses)
+
 # %% ../../nbs/20_losses.ipynb #0ed25d78
 def multiscale_losses(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None, *, loss_fn,
                       factors=SCALE_FACTORS, space: str = 'log_rate', min_fraction: float = 1.0) -> torch.Tensor:
@@ -237,7 +254,7 @@ def multiscale_losses(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tens
     `space='zscore'`: both are z-scores (`masked_mse`, target `zscore(counts, ...)`).
 
     Shapes: pred (B, G, H, W), target (B, G, H, W), mask (B, H, W) bool or None → (len(factors),)"""
-    return torch.stack([loss_fn(*level) for level in pool_for_loss(pred, target, mask, factors, space=space, min_fraction=min_fraction)])
+    return stack_tasks([loss_fn(*level) for level in pool_for_loss(pred, target, mask, factors, space=space, min_fraction=min_fraction)])
 
 # %% ../../nbs/20_losses.ipynb #8d89f907
 class GradNorm(nn.Module):
