@@ -51,7 +51,7 @@ def native_bf16() -> bool:
 
 
 def step_times(work: Path, *, reps: int) -> dict:
-    "Seconds of one training step of the study's model in fp32, bf16, the chosen precision, channels_last and compiled, timed in turns."
+    "Seconds of one training step of the study's model in fp32, bf16, the chosen precision, channels_last, compiled and with torch.stack, timed in turns."
     from run_all import interleaved, summary, tiny_store
     from hdexpr.model.decoder import compile_decoder
     from hdexpr.model.encoders import autocast_dtype
