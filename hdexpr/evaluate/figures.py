@@ -312,7 +312,7 @@ def plot_training(runs, *, panel_in: float = 2.6):
     for ax in axd.values(): ax.xaxis.get_major_locator().set_params(integer=True)
     for c in cols: axd[f'{list(runs)[-1]}: {c}'].set_xlabel('epoch')
     fig.suptitle('Training: loss per level (each on its own axis), GradNorm weights, validation PCC (shared axis, ★ best epoch)\n'
-                 'the Poisson NLL omits log k!, so it is negative where counts are large (coarse scales); MSE is on z-scores', fontsize=11)
+                 'the NLLs keep their constants (log k!); MSE is on z-scores', fontsize=11)
     return fig, axd
 
 # %% ../../nbs/62_figures.ipynb #c6d45778

@@ -54,13 +54,13 @@ def clamp_log_rate(log_rate: torch.Tensor, *, low: float = LOG_RATE_RANGE[0], hi
 
 # %% ../../nbs/20_losses.ipynb #4a607e3a
 def poisson_nll(log_rate: torch.Tensor, counts: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean Poisson NLL, exp(log λ) − k·log λ (log k! dropped), over in-tissue bins × genes.
+    """Mean Poisson NLL, exp(log λ) − k·log λ + log k!, over in-tissue bins × genes.
 
     Shapes: log_rate (B, G, H, W), counts (B, G, H, W) float or int, mask (B, H, W) bool or None → scalar"""
     _check_shapes(log_rate, counts, mask, 'poisson_nll')
     log_rate = clamp_log_rate(in_tissue(log_rate, mask))
     counts = in_tissue(counts.to(log_rate.dtype), mask)
-    return masked_mean(log_rate.exp() - counts * log_rate, mask)
+    return masked_mean(log_rate.exp() - counts * log_rate + torch.lgamma(counts + 1), mask)
 
 # %% ../../nbs/20_losses.ipynb #c72b8cde
 def zscore_stats(counts, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -148,7 +148,7 @@ class Loss:
     model: str                       # how the reference's tables name a model trained with it: 'hdexpr' or 'baseline'
     _: KW_ONLY
     short: str                       # how figures name a run trained with it, e.g. 'Poisson'
-    unit: str                        # what its values are, for an axis, e.g. 'Poisson NLL (no log k!)'
+    unit: str                        # what its values are, for an axis, e.g. 'Poisson NLL'
     bin_loss: Callable | None = None                 # (pred, target, mask) -> scalar, when the loss has no parameters
     make_module: Callable[[int], nn.Module] | None = None   # n_genes -> the module holding the loss's parameters (and computing it)
 
@@ -193,7 +193,7 @@ def get_loss(name: str) -> Loss:
     if name not in _LOSSES: raise ValueError(f'no loss named {name!r}; the losses are {", ".join(list_losses())} (--loss)')
     return _LOSSES[name]
 
-register_loss(Loss('poisson', 'log_rate', 'Poisson NLL', 'raw counts', 'hdexpr', short='Poisson', unit='Poisson NLL (no log k!)',
+register_loss(Loss('poisson', 'log_rate', 'Poisson NLL', 'raw counts', 'hdexpr', short='Poisson', unit='Poisson NLL',
                    bin_loss=poisson_nll))
 register_loss(Loss('nb', 'log_rate', 'negative binomial NLL', 'raw counts', 'hdexpr', short='NB', unit='NB NLL', make_module=NegBinomialNLL))
 register_loss(Loss('mse', 'zscore', 'MSE', 'z-scores', 'baseline', short='MSE', unit='MSE on z-scores', bin_loss=masked_mse));
@@ -301,8 +301,12 @@ class GradNorm(nn.Module):
         if n == 0: return
         norms, losses = stats[:t] / n, stats[t:2 * t] / n
         if self.initial_losses.isnan().any(): self.initial_losses.copy_(losses)
+        if (losses < 0).any():
+            raise ValueError(f"GradNorm: task losses must be >= 0, since its training rates are the ratios L(t)/L(0); "
+                             f"got {losses.tolist()} (initial {self.initial_losses.tolist()}). "
+                             "Use a loss that keeps its constants (a full NLL), or train without GradNorm (`--no-use_gradnorm`)")
         G = self.task_weights * norms
-        rate = losses / self.initial_losses.abs().clamp_min(1e-12)
+        rate = losses / self.initial_losses.clamp_min(1e-12)
         target = (G.mean() * (rate / rate.mean()) ** self.alpha).detach()
         self.optimizer.zero_grad()
         self.task_weights.grad = torch.autograd.grad((G - target).abs().sum(), self.task_weights)[0]
