@@ -12,13 +12,15 @@ step costs the same on any study), forward + losses + GradNorm + backward + opti
 bf16 autocast, in the precision `auto` resolves to here, and in fp32 with the model and inputs in `channels_last`
 and with the decoder compiled (`compile_decoder`, its compiling step reported apart), and in fp32 with the scale
 losses stacked by a plain `torch.stack` (what `stack_tasks` replaced: GradNorm's per-level backward then ran every
-level's graph), timed in turns in one process. On a CPU
+level's graph), and in fp32 with the levels weighted equally (`use_gradnorm=False`: no per-level backward), timed in
+turns in one process. On a CPU
 without native bf16 (no AVX512-BF16 or AMX) autocast emulates it and is an order of magnitude slower;
 then bf16 is timed once, and the report says so.
 """
 from __future__ import annotations
 
 import argparse, json, subprocess, sys, tempfile, time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -51,7 +53,7 @@ def native_bf16() -> bool:
 
 
 def step_times(work: Path, *, reps: int) -> dict:
-    "Seconds of one training step of the study's model in fp32, bf16, the chosen precision, channels_last, compiled and with torch.stack, timed in turns."
+    "Seconds of one training step of the study's model in fp32, bf16, the chosen precision, channels_last, compiled, with torch.stack and with equal weights, timed in turns."
     from run_all import interleaved, summary, tiny_store
     from hdexpr.model.decoder import compile_decoder
     from hdexpr.model.encoders import autocast_dtype
@@ -75,11 +77,12 @@ def step_times(work: Path, *, reps: int) -> dict:
     variants = {'fp32': (None, None), 'bf16': (torch.bfloat16, None),
                 f'chosen ({base.precision} -> {"fp32" if chosen is None else chosen})': (chosen, None),
                 'fp32, channels_last': (None, 'channels_last'), 'fp32, torch.compile': (None, 'compile'),
-                'fp32, torch.stack (before stack_tasks)': (None, 'torch.stack')}
+                'fp32, torch.stack (before stack_tasks)': (None, 'torch.stack'), 'fp32, equal weights (no GradNorm)': (None, 'equal')}
     fns = {}
     for name, (dtype, how) in variants.items():
-        levels = run_levels(base, targets)
-        model, loss_module, gradnorm, opt, _ = _training_state(base, in_dim=cache.dim, stats=stats, n_train=len(ids), levels=levels, device=device)
+        cfg = replace(base, use_gradnorm=False) if how == 'equal' else base
+        levels = run_levels(cfg, targets)
+        model, loss_module, gradnorm, opt, _ = _training_state(cfg, in_dim=cache.dim, stats=stats, n_train=len(ids), levels=levels, device=device)
         x, xb = tokens, b
         if how == 'channels_last':
             model.to(memory_format=torch.channels_last)
@@ -92,8 +95,9 @@ def step_times(work: Path, *, reps: int) -> dict:
             kept, losses_module.stack_tasks = losses_module.stack_tasks, stack
             try: losses = targets.losses(out, on, loss=loss, loss_module=loss_module, stats=stats, levels=levels)
             finally: losses_module.stack_tasks = kept
-            gradnorm(losses, model.gene_head.parameters(), update=False).backward()
-            gradnorm.update(); opt.step(); opt.zero_grad()
+            if gradnorm is None: losses.sum().backward()   # as `train_epoch` does without GradNorm
+            else: gradnorm(losses, model.gene_head.parameters(), update=False).backward(); gradnorm.update()
+            opt.step(); opt.zero_grad()
         fns[name] = step
     slow_bf16 = not native_bf16()
     bf16 = fns.pop('bf16')

@@ -301,10 +301,11 @@ class GradNorm(nn.Module):
         if n == 0: return
         norms, losses = stats[:t] / n, stats[t:2 * t] / n
         if self.initial_losses.isnan().any(): self.initial_losses.copy_(losses)
-        if (losses < 0).any():
+        if (losses < 0).any() or (self.initial_losses < 0).any():
             raise ValueError(f"GradNorm: task losses must be >= 0, since its training rates are the ratios L(t)/L(0); "
-                             f"got {losses.tolist()} (initial {self.initial_losses.tolist()}). "
-                             "Use a loss that keeps its constants (a full NLL), or train without GradNorm (`--no-use_gradnorm`)")
+                             f"got {losses.tolist()} (initial {self.initial_losses.tolist()}). Use a loss that keeps its "
+                             "constants (a full NLL; a Poisson run begun by an hdexpr whose NLL dropped log k! starts "
+                             "again), or train without GradNorm (`--no-use_gradnorm`)")
         G = self.task_weights * norms
         rate = losses / self.initial_losses.clamp_min(1e-12)
         target = (G.mean() * (rate / rate.mean()) ** self.alpha).detach()
