@@ -30,7 +30,7 @@ __all__ = ['SCHEDULES', 'VAL_SPLITS', 'STUDY_DECODER', 'CONFIG_GROUPS', 'CHECKPO
 # %% ../../nbs/51_runs.ipynb #f981efd4
 SCHEDULES = ('constant', 'cosine')
 VAL_SPLITS = ('random', 'blocks', 'sections')   # how the validation patches are chosen (`split_patches`, nbs/52_train.ipynb)
-STUDY_DECODER = {'hidden_dim': 128, 'n_heads': 4, 'image_branch': True}   # the study's decoder: narrower, with the image branch
+STUDY_DECODER = {'hidden_dim': 128, 'n_heads': 4, 'image_branch': True, 'factorised': True}   # the study's decoder: narrower, the image branch, a rate as depth × shares
 
 @dataclass
 class TrainConfig:
@@ -285,7 +285,7 @@ def read_run(path: str | Path, *, checkpoint: str = 'best', device: str | torch.
     if store is not None: cfg = replace(cfg, store=str(Path(store).resolve()))
     ckpt_path = path / 'checkpoints' / f'{checkpoint}.pt'
     spec = get_encoder_spec(cfg.encoder)
-    decoder, _ = build_model(cfg, in_dim=ckpt['model']['proj.weight'].shape[1], stats=stats)
+    decoder, _ = build_model(cfg, in_dim=Hist2STDecoder.token_dim(ckpt['model']), stats=stats)
     try: decoder.load_state_dict(ckpt['model'])
     except RuntimeError as e:
         raise ValueError(f"{ckpt_path} does not fit {path / 'config.json'} and genes.txt ({len(genes)} genes): "
