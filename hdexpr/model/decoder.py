@@ -225,7 +225,6 @@ class Hist2STDecoder(nn.Module):
         self.probe = nn.Conv2d(c.in_dim, c.n_genes, 1, bias=False) if c.probe == 'add' else None   # built last: the rest
         if self.probe is not None: nn.init.zeros_(self.probe.weight)                                # draws as without it
 
-
 # %% ../../nbs/22_decoder.ipynb #40e7d5c7
 @patch
 def _edge_index(self: Hist2STDecoder, n: int, slide, grid_rc, edge_index, device) -> Tensor:
@@ -244,6 +243,7 @@ def _edge_index(self: Hist2STDecoder, n: int, slide, grid_rc, edge_index, device
 # %% ../../nbs/22_decoder.ipynb #b750ce8b
 @patch
 def _check_tokens(self: Hist2STDecoder, tokens: Tensor):
+    "Refuse tokens that are not (B, in_dim, grid_size, grid_size), naming the setting to change."
     c = self.config
     if tokens.ndim != 4 or tokens.shape[1] != c.in_dim or tokens.shape[2:] != (c.grid_size, c.grid_size):
         raise ValueError(f'Hist2STDecoder: expected tokens (B, {c.in_dim}, {c.grid_size}, {c.grid_size}), got '
@@ -265,7 +265,6 @@ def forward_features(self: Hist2STDecoder, tokens: Tensor, *, slide: Tensor | No
     x = self.transformer((x.flatten(2).transpose(1, 2) + self.pos).contiguous())   # (B, g*g, d), token-major
     x = x + self.gnn(x.mean(1), ei)[:, None]                           # graph context on every token
     return x.transpose(1, 2).reshape(b, d, h, w)
-
 
 # %% ../../nbs/22_decoder.ipynb #10ef87e1
 @patch
