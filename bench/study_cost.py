@@ -61,7 +61,7 @@ def step_times(work: Path, *, reps: int) -> dict:
     from hdexpr.model.losses import get_loss
     from hdexpr.store.embeddings import build_embedding_cache
     from hdexpr.store.targets import targets_of
-    from hdexpr.train.loop import BatchReader, _forward, _on_batch, _training_state, epoch_batches, run_levels
+    from hdexpr.train.loop import BatchReader, _forward, _on_batch, _training_state, epoch_batches, run_levels, step_total
     from hdexpr.train.runs import TrainConfig
     store = tiny_store(work)
     device = torch.device('cpu')
@@ -95,8 +95,8 @@ def step_times(work: Path, *, reps: int) -> dict:
             kept, losses_module.stack_tasks = losses_module.stack_tasks, stack
             try: losses = targets.losses(out, on, loss=loss, loss_module=loss_module, stats=stats, levels=levels)
             finally: losses_module.stack_tasks = kept
-            if gradnorm is None: losses.sum().backward()   # as `train_epoch` does without GradNorm
-            else: gradnorm(losses, model.gene_head.parameters(), update=False).backward(); gradnorm.update()
+            step_total(losses, gradnorm, model).backward()   # as `train_epoch` does
+            if gradnorm is not None: gradnorm.update()
             opt.step(); opt.zero_grad()
         fns[name] = step
     slow_bf16 = not native_bf16()

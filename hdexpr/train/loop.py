@@ -38,7 +38,7 @@ from ..store.targets import Targets, read_patches, targets_of
 # %% auto #0
 __all__ = ['COSINE_FLOOR', 'LOADER_WORKERS', 'overlapping', 'split_patches', 'epoch_batches', 'run_levels', 'step_budget',
            'lr_factor', 'rng_state', 'set_rng_state', 'micro_batch_seed', 'step_plan', 'BatchReader', 'batch_loader',
-           'train_epoch', 'validate', 'fit', 'fit_sweep']
+           'step_total', 'train_epoch', 'validate', 'fit', 'fit_sweep']
 
 # %% ../../nbs/52_train.ipynb #8933b47e
 def _random_val(mine: pd.DataFrame, val_fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -221,6 +221,10 @@ def _trainable_params(model, loss_module) -> list:
     return list(model.parameters()) + (list(loss_module.parameters()) if loss_module is not None else [])
 
 # %% ../../nbs/52_train.ipynb #1e767742
+def step_total(losses: torch.Tensor, gradnorm, model) -> torch.Tensor:
+    "A batch's loss to back-propagate from its level losses: GradNorm's weighted sum (its per-level passes on the gene head), or their sum without it."
+    return gradnorm(losses, model.gene_head.parameters(), update=False) if gradnorm is not None else losses.sum()
+
 def train_epoch(model, loss_module, gradnorm, optimizer, scheduler, *, store, cache, ids, epoch: int,
                 cfg: TrainConfig, stats: dict, levels, progress: bool = True, dist: Dist | None = None, ddp=None) -> dict:
     """One pass over the training patches; the epoch's mean loss at each of `levels` and their GradNorm weights.
@@ -248,7 +252,7 @@ def train_epoch(model, loss_module, gradnorm, optimizer, scheduler, *, store, ca
                                     loss=loss, loss_module=loss_module, stats=stats, levels=levels)
             if dummy: total = losses.sum() * 0.0
             else:
-                total = gradnorm(losses, model.gene_head.parameters(), update=False) if gradnorm is not None else losses.sum()
+                total = step_total(losses, gradnorm, model)
                 if not torch.isfinite(total):
                     raise FloatingPointError(f'non-finite training loss {losses.tolist()} at epoch {epoch + 1}, patches {batches[i]}')
                 sums += torch.cat([losses.detach(), losses.new_ones(1)])
