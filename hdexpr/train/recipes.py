@@ -46,10 +46,10 @@ class Recipe:
 
 # %% ../../nbs/53_recipes.ipynb #3fe0698c
 RECIPES = {r.name: r for r in (
-    Recipe('study', "the study's converged recipe: batches of 2, cosine decay over 40 epochs, early stopping, the image branch, a rate as depth × shares; "
+    Recipe('study', "the study's converged recipe: batches of 8, cosine decay over 60 epochs, early stopping, the image branch, a rate as depth × shares; "
                     'the learning rate chosen on the validation split', lrs=(5e-4, 2e-3)),
     Recipe('reference', "the reference study's settings: AdamW at 5e-5, batches of 8 × 4, a constant rate, 40 epochs at most",
-           {'lr': 5e-5, 'batch_size': 8, 'accumulate': 4, 'schedule': 'constant', 'epochs': 40, 'patience': 8}))}
+           {'lr': 5e-5, 'accumulate': 4, 'schedule': 'constant', 'epochs': 40, 'patience': 8}))}
 
 SMOKE = {'encoder': 'tiny-random', 'epochs': 1, 'batch_size': 4, 'precision': 'fp32',
          'decoder': {'hidden_dim': 32, 'n_heads': 2, 'gnn_heads': 2, 'up_dims': [16, 8, 8], 'image_branch': False}}

@@ -39,8 +39,8 @@ class TrainConfig:
     loss: str = 'poisson'            # poisson (log λ), nb (log λ and a dispersion per gene) or mse (z-scores, the reference's baseline)
     encoder: str = DEFAULT_ENCODER   # the frozen encoder: efficientnet-lite0, virchow2, uni2-h, h-optimus-0 or tiny-random
     encoder_weights: str | None = None  # the encoder's weights file, for a gated encoder whose weights are not in the Hugging Face cache
-    epochs: int = 40                 # epochs at most; early stopping may end sooner
-    batch_size: int = 2              # patches per batch (neighbours on one slide go together)
+    epochs: int = 60                 # epochs at most; early stopping may end sooner
+    batch_size: int = 8              # patches per batch (neighbours on one slide go together)
     accumulate: int = 1              # batches per optimiser step
     lr: float = 2e-3                 # AdamW learning rate after the warm-up
     weight_decay: float = 0.01       # AdamW weight decay
