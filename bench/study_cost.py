@@ -7,7 +7,7 @@ it goes (`tables/timings.csv`), or reads that table from an existing results fol
 install is not part of it.
 
 Training step: the study's recipe (`TrainConfig()`: the decoder with its image branch, four levels balanced
-by GradNorm, batches of 8) on a batch of the tiny study's patches (every patch is 128 × 128 bins, so a
+by GradNorm, batches of 8, as the recipe trains spots; it trains 2 µm bins in batches of 2) on a batch of the tiny study's patches (every patch is 128 × 128 bins, so a
 step costs the same on any study), forward + losses + GradNorm + backward + optimiser step, in fp32, in
 bf16 autocast, in the precision `auto` resolves to here, and in fp32 with the model and inputs in `channels_last`
 and with the decoder compiled (`compile_decoder`, its compiling step reported apart), and in fp32 with the scale

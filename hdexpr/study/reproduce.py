@@ -207,12 +207,11 @@ def reproduce(out: str | Path,                                   # the results f
     "Run the whole study into one results folder: data, patches, then the sparsity, training, evaluation and figures notebooks."
     if quick: size = 'tiny'
     config = dict(config or {})
-    recipes = [RECIPES['study']] + ([RECIPES['reference']] if reference else [])
+    recipes = [smoke(r) if quick else r for r in [RECIPES['study']] + ([RECIPES['reference']] if reference else [])]
     for loss in losses:   # every setting is checked before any work
-        for r in recipes: (smoke(r) if quick else r).train_config(**config, loss=loss)
+        for r in recipes: r.train_config(**config, loss=loss)
     out = Path(out).resolve()
-    training = {r.name: {**asdict((smoke(r) if quick else r).train_config(**config)), 'lrs': list((smoke(r) if quick else r).lrs)}
-                for r in recipes}
+    training = {r.name: {**asdict(r.train_config(**config)), 'lrs': list(r.lrs), 'by_supervision': r.by_supervision} for r in recipes}
     for t in training.values(): t.pop('loss'); t.pop('store')
     identity = results_identity(data_dir, size=size, seed=study_seed, train_patients=train_patients, test_patient=test_patient,
                                 n_genes=n_genes, loocv=loocv, losses=losses, config=training)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .loop import fit, fit_sweep
+from ..store.patches import PatchStore
 from .runs import ConfigError, TrainConfig
 
 # %% auto #0
@@ -23,6 +24,7 @@ class Recipe:
     config: dict = field(default_factory=dict) # TrainConfig settings over its defaults
     lrs: tuple[float, ...] = ()                # choose the learning rate among these on the validation split (empty: the config's)
     sweep_steps: int = 140                     # optimiser steps each candidate learning rate trains before the choice
+    by_supervision: dict = field(default_factory=dict)  # settings over `config` on stores of one supervision ('bins' or 'spots'), chosen on their validation split
 
     @property
     def suffix(self) -> str:
@@ -30,10 +32,12 @@ class Recipe:
         return '' if self.name == 'study' else f'_{self.name}'
 
     def train_config(self, **settings) -> TrainConfig:
-        "The `TrainConfig` of this recipe with `settings` over it; a `decoder` dict adds to the recipe's decoder settings."
-        merged = {**self.config, **settings}
+        """The `TrainConfig` of this recipe with `settings` over it; a `decoder` dict adds to the recipe's decoder settings.
+        With a `store`, the recipe's settings for that store's supervision (`by_supervision`) come between the two."""
+        own = {**self.config, **(self.by_supervision.get(PatchStore(settings['store']).supervision, {}) if settings.get('store') else {})}
+        merged = {**own, **settings}
         if 'decoder' in settings:
-            merged['decoder'] = {**self.config.get('decoder', TrainConfig().decoder), **(settings['decoder'] or {})}
+            merged['decoder'] = {**own.get('decoder', TrainConfig().decoder), **(settings['decoder'] or {})}
         try: return TrainConfig.from_dict(merged, source=f'the {self.name} recipe')
         except ConfigError as e: raise ValueError(f'--{e.field} {e.problem}') from None   # the recipe's own settings are valid: one given over it is not
 
@@ -46,8 +50,9 @@ class Recipe:
 
 # %% ../../nbs/53_recipes.ipynb #3fe0698c
 RECIPES = {r.name: r for r in (
-    Recipe('study', "the study's converged recipe: batches of 8, cosine decay over 60 epochs, early stopping, the image branch, a rate as depth × shares; "
-                    'the learning rate chosen on the validation split', lrs=(5e-4, 2e-3)),
+    Recipe('study', "the study's converged recipe: batches of 8 for 60 epochs on spots, 2 for 40 on 2 µm bins, cosine decay, early stopping, "
+                    'the image branch, a rate as depth × shares; the learning rate chosen on the validation split', lrs=(5e-4, 2e-3),
+           by_supervision={'bins': {'batch_size': 2, 'epochs': 40}}),
     Recipe('reference', "the reference study's settings: AdamW at 5e-5, batches of 8 × 4, a constant rate, 40 epochs at most",
            {'lr': 5e-5, 'accumulate': 4, 'schedule': 'constant', 'epochs': 40, 'patience': 8}))}
 
@@ -56,7 +61,9 @@ SMOKE = {'encoder': 'tiny-random', 'epochs': 1, 'batch_size': 4, 'precision': 'f
 
 def smoke(recipe: Recipe) -> Recipe:
     "`recipe` shrunk to a smoke test of the chain (tiny random encoder and decoder, one epoch, a 4-step choice of 1e-3 or 3e-3): numbers meaningless."
-    return replace(recipe, config={**recipe.config, **SMOKE}, lrs=(1e-3, 3e-3) if recipe.lrs else (), sweep_steps=4)
+    return replace(recipe, config={**recipe.config, **SMOKE}, lrs=(1e-3, 3e-3) if recipe.lrs else (), sweep_steps=4, by_supervision={})
 
 FLAG_DEFAULTS = {'lr': f"chosen on the validation split among {' '.join(f'{lr:g}' for lr in RECIPES['study'].lrs)} "
-                       f"(--recipe reference: {RECIPES['reference'].config['lr']:g})"}   # what `--help` shows
+                       f"(--recipe reference: {RECIPES['reference'].config['lr']:g})",
+                 **{k: f"{getattr(TrainConfig(), k)} ({v} on a store of {supervision})"
+                    for supervision, over in RECIPES['study'].by_supervision.items() for k, v in over.items()}}   # what `--help` shows
