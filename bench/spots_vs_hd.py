@@ -10,11 +10,11 @@ the validation split of P1 + P2 by `fit_sweep`, early stopping on that split):
    and the oracle; each spot run also at spot level with the constant, the ridge and the oracle (`evaluate_run`).
 
 The report keeps each run's chosen learning rate, best and last epoch and validation curve: a run whose curve has
-not flattened is not converged, whatever its number. `--quick` runs the same chain with a tiny random encoder and
+not flattened is not converged, whatever its number. `--regime hard` makes the studies of the regime whose H&E shows less (`10_synth_tissue`, `14_synth_spots`). `--quick` runs the same chain with a tiny random encoder and
 one epoch (a smoke test, no science). `--profile` instead measures wall time and peak RSS of `prepare` + one
 epoch (embedding cache included) on the Visium spot study, in a fresh process.
 
-Usage:  python bench/spots_vs_hd.py --out DIR [--size tiny|default] [--assays visium st] [--quick] [--report spots.json]
+Usage:  python bench/spots_vs_hd.py --out DIR [--size tiny|default] [--regime default|hard] [--assays visium st] [--quick] [--report spots.json]
         python bench/spots_vs_hd.py --out DIR --profile
 """
 import argparse, json, subprocess, sys, time
@@ -33,7 +33,7 @@ def _fit(recipe, out: Path, **settings) -> dict:
             'best_epoch': int(log.epoch[log[col].idxmax()]), 'last_epoch': int(log.epoch.iloc[-1]), 'val_curve': log[col].round(4).tolist()}
 
 
-def run_study(out: Path, size: str, assays: list[str], encoder: str, quick: bool) -> dict:
+def run_study(out: Path, size: str, regime: str, assays: list[str], encoder: str, quick: bool) -> dict:
     import numpy as np, torch
     from hdexpr.evaluate.score import evaluate_run
     from hdexpr.train.metrics import evaluate_store
@@ -45,7 +45,7 @@ def run_study(out: Path, size: str, assays: list[str], encoder: str, quick: bool
     recipe = smoke(RECIPES['study']) if quick else RECIPES['study']
     settings = {} if quick else {'encoder': encoder}
     config = recipe.train_config(**settings)
-    t0 = time.time(); studies = {a: make_spot_study(out / f'study_{a}', assay=a, size=size).parent for a in assays}
+    t0 = time.time(); studies = {a: make_spot_study(out / f'study_{a}', assay=a, size=size, regime=regime).parent for a in assays}
     seconds = {'synth': round(time.time() - t0, 1)}
     hd_store = prepare(studies[assays[0]] / 'hd', out / 'hd_store', progress=False)     # every spot study holds the same HD study
     runs = {'hd': _fit(recipe, out / 'run_hd', store=str(hd_store.path), **settings)}
@@ -59,7 +59,7 @@ def run_study(out: Path, size: str, assays: list[str], encoder: str, quick: bool
         sp_store = prepare(studies[a], out / f'spot_store_{a}', genes=hd_store.genes, progress=False)
         runs[a] = _fit(recipe, out / f'run_{a}', store=str(sp_store.path), **settings)
         spot = evaluate_run(out / f'run_{a}', progress=False)            # spot level + 2/4/8 µm on the spot store's own cells
-        spot_level[a] = {name: spot[name]['resolutions']['spot'] for name in ('model', 'constant', 'ridge', 'oracle')}
+        spot_level[a] = {name: spot[name]['resolutions']['spot'] for name in ('model', 'constant', 'depth', 'ridge', 'oracle')}
         run_sp = read_run(out / f'run_{a}')
         with torch.no_grad():                                            # the spot-trained decoder on the HD test slide, one graph
             pred = run_sp.expected_counts(run_sp.decoder(hd_cache.get(test_ids, 0), slide=b['slide'], grid_rc=b['grid_rc'], image=b.get('image')))
@@ -67,7 +67,7 @@ def run_study(out: Path, size: str, assays: list[str], encoder: str, quick: bool
         rows[f'{a}-trained (Poisson on {a} spots)'] = evaluate_store(hd_store, lambda ids: pred[[at[int(i)] for i in ids]])
     rows.update(constant=hd['constant'], oracle=hd['oracle'])
     table = {name: {r: m['resolutions'][r]['pcc'] for r in ('8um', '4um', '2um')} for name, m in rows.items()}
-    return {'size': size, 'encoder': config.encoder, 'quick': quick, 'n_patches': {'hd': len(hd_store)},
+    return {'size': size, 'regime': regime, 'encoder': config.encoder, 'quick': quick, 'n_patches': {'hd': len(hd_store)},
             'pcc_on_hd_test_patches': table, 'spot_level': spot_level, 'runs': runs, 'seconds': seconds}
 
 
@@ -95,12 +95,12 @@ def profile(out: Path, size: str, encoder: str) -> dict:
 
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--out', type=Path, required=True); ap.add_argument('--size', default='tiny')
+    ap.add_argument('--out', type=Path, required=True); ap.add_argument('--size', default='tiny'); ap.add_argument('--regime', default='default')
     ap.add_argument('--assays', nargs='+', default=['visium', 'st']); ap.add_argument('--quick', action='store_true')
     ap.add_argument('--encoder', default='efficientnet-lite0'); ap.add_argument('--profile', action='store_true')
     ap.add_argument('--report', type=Path)
     a = ap.parse_args()
-    res = profile(a.out, a.size, a.encoder) if a.profile else run_study(a.out, a.size, a.assays, a.encoder, a.quick)
+    res = profile(a.out, a.size, a.encoder) if a.profile else run_study(a.out, a.size, a.regime, a.assays, a.encoder, a.quick)
     text = json.dumps(res, indent=1, default=float)
     print(text)
     if a.report: a.report.write_text(text)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from .tissue import CELL_TYPES, RASTER_UM, CellType, Compartment, bin_centres_um, sample_field
+from .tissue import CELL_TYPES, RASTER_UM, REGIMES, CellType, Compartment, bin_centres_um, sample_field
 from ..core.scales import BIN_UM
 
 # %% auto #0
@@ -70,8 +70,8 @@ _HOUSEKEEPING = dict(TMSB4X=0.8, EEF1A1=0.9, FTL=0.6, ACTB=0.7)
 _TYPE_HK = dict(lymphocyte=dict(TMSB4X=2.5), myeloid=dict(FTL=2.5, TMSB4X=1.5), fibroblast=dict(ACTB=1.2))
 _AMBIENT_MIX = dict(colonocyte=0.25, tumour=0.2, plasma=0.15, fibroblast=0.1, mito=0.3)
 
-def make_profiles(panel, *, seed=0):
-    "Program x gene proportions, shape (len(PROGRAMS), len(panel)), float64."
+def make_profiles(panel, *, seed=0, regime=REGIMES['default']):
+    "Program x gene proportions, shape (len(PROGRAMS), len(panel)), float64; the cell types' rows `regime.shared` of the way to their mean."
     rng = np.random.default_rng([seed, 102])
     col = {g: i for i, g in enumerate(panel.gene_name)}
     P = np.zeros((len(PROGRAMS), len(panel)))
@@ -90,6 +90,8 @@ def make_profiles(panel, *, seed=0):
     base = rng.lognormal(np.log(0.95e-5), 1.5, filler.sum())
     for k, prog in enumerate(PROGRAMS[:-1]):
         if prog != 'mito': P[k, filler] = base * rng.lognormal(0, 0.7, filler.sum())
+    types = [PROGRAMS.index(t) for t in CELL_TYPES]
+    P[types] = (1 - regime.shared) * P[types] + regime.shared * P[types].mean(0)
     mix = np.array([_AMBIENT_MIX.get(p, 0.0) for p in PROGRAMS])
     P[-1] = mix @ P
     return P
@@ -136,7 +138,8 @@ def program_abundance(tis, r0, r1):
     n_tissue_bins = max((tis.comp != Compartment.GLASS).sum() * RASTER_UM ** 2 / BIN_UM ** 2, 1.0)
     bins[K - 1] = AMBIENT * shares.sum() / n_tissue_bins * tissue
     bins = bins[:, h:h + r1 - r0, h:h + size.n_cols]
-    bins *= tis.row_eff[r0:r1, None] * tis.col_eff[None, :]
+    uu, vv = np.meshgrid(bin_centres_um(np.arange(r0, r1)), bin_centres_um(np.arange(size.n_cols)), indexing='ij')
+    bins *= tis.row_eff[r0:r1, None] * tis.col_eff[None, :] * sample_field(tis.capture, uu, vv)   # capture efficiency
     return np.ascontiguousarray(bins.transpose(1, 2, 0))
 
 def in_tissue_bins(tis, r0, r1):

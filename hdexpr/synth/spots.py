@@ -18,7 +18,7 @@ from ..core.folders import atomic_path, claim_folder, mark_folder, write_atomic
 from ..io.image import HEImage
 from ..io.spots import SPOT_ASSAYS, SPOT_POSITIONS_V1, SPOT_POSITIONS_V2, SpotAssay, SpotSample, disc_footprints, spot_assay
 from .study import make_study, write_study
-from .tissue import SIZES
+from .tissue import SIZES, regime_identity
 from ..io.visium_hd import (COUNTS_FILE, SCALEFACTORS_FILE, BinToPixel, barcode_bins, find_binned_dir, read_counts,
                                  read_features, scan_tissue_positions)
 from ..core.scales import BIN_UM
@@ -114,15 +114,16 @@ def write_jpeg(image: str | Path, out: str | Path, *, quality: int = 90) -> Path
 # %% ../../nbs/14_synth_spots.ipynb #044ebb1b
 SPOT_STUDY_KIND, SPOT_STUDY_MARKER = 'hdexpr.SyntheticSpotStudy', 'study.json'
 
-def make_spot_study(out: str | Path, *, assay: str = 'visium', size: str = 'default', seed: int = 0, overwrite: bool = False) -> Path:
+def make_spot_study(out: str | Path, *, assay: str = 'visium', size: str = 'default', seed: int = 0, regime: str = 'default',
+                    overwrite: bool = False) -> Path:
     "Write the synthetic spot study of `assay` (Visium or ST spots of the HD study, which it holds in `hd/`), or reuse it; returns its manifest.csv."
     a = spot_assay(assay)
     if size not in SIZES: raise ValueError(f"size={size!r}: expected one of {list(SIZES)}")
-    out = Path(out); identity = dict(generator='hdexpr.synth_spots', version=1, assay=a.name, size=size, seed=seed)
+    out = Path(out); identity = dict(generator='hdexpr.synth_spots', version=1, assay=a.name, size=size, seed=seed) | regime_identity(regime)
     if claim_folder(out, SPOT_STUDY_KIND, identity, overwrite=overwrite, marker=SPOT_STUDY_MARKER, what='synthetic spot study',
                     flag='--overwrite') is not None: return out / 'manifest.csv'
     def make(tmp):
-        hd = pd.read_csv(make_study(tmp / 'hd', size=size, seed=seed), dtype=str)
+        hd = pd.read_csv(make_study(tmp / 'hd', size=size, seed=seed, regime=regime), dtype=str)
         rows = []
         for r in hd.itertuples():
             s, lat = spot_sample_from_hd(tmp / 'hd' / r.path, tmp / 'hd' / r.image, a.name, sample_id=r.sample_id)
@@ -144,7 +145,8 @@ def synth(out: str | Path,            # the study's folder: new, empty, or the s
           *, assay: str = 'visium_hd',  # visium_hd (2 µm bins), visium (55 µm spots) or st (100 µm spots), the spots summed from the HD study
           size: str = 'default',      # tiny, default or full (a capture area)
           study_seed: int = 0,        # the seed the whole study follows from
-          overwrite: bool = False):   # replace a study of another size, seed or assay in `out`
+          regime: str = 'default',    # default, or hard: depth and expression the H&E does not show, set from real sections
+          overwrite: bool = False):   # replace a study of another size, seed, regime or assay in `out`
     "Write a synthetic study, Visium HD or spots summed from it (in `out/hd/` beside them), or reuse it; returns the path of its manifest.csv."
     if assay not in SYNTH_STUDIES: raise ValueError(f"--assay {assay}: expected one of {', '.join(SYNTH_STUDIES)}")
-    return SYNTH_STUDIES[assay](out, size=size, seed=study_seed, overwrite=overwrite)
+    return SYNTH_STUDIES[assay](out, size=size, seed=study_seed, regime=regime, overwrite=overwrite)

@@ -25,7 +25,7 @@ from .expression import (DIFFUSION_UM, DISPERSION, PROGRAMS, RateHistogram, cali
                                      in_tissue_bins, make_panel, make_profiles, program_abundance)
 from ..io.truth import create_abundance_store, write_profiles
 from .he import microns_per_pixel, tissue_to_pixel, write_he_tiff
-from .tissue import CELL_TYPES, PATIENTS, SIZES, bin_centres_um, make_tissue, patient_index
+from .tissue import CELL_TYPES, PATIENTS, REGIMES, SIZES, bin_centres_um, make_tissue, patient_index, regime_identity, regime_of
 from ..io.visium_hd import BINNED_SUBDIR, COUNTS_FILE, TenxH5Writer, TissuePositionsWriter, bin_barcodes, write_scalefactors
 from ..core.scales import BIN_UM
 
@@ -47,13 +47,13 @@ def _scalefactors(tis, image_shape):
                 fiducial_diameter_fullres=BIN_UM / mpp * 30 * 16.5 / 65)
 
 # %% ../../nbs/13_synth.ipynb #091d7ddc
-def make_sample(out, patient, size, *, seed=0, panel=None, profiles=None):
+def make_sample(out, patient, size, *, seed=0, panel=None, profiles=None, regime=REGIMES['default']):
     "Write one sample (Space Ranger layout, H&E, truth) into folder `out`; returns its params dict."
     out = Path(out); sid = patient.name
     panel = make_panel(size.n_genes, seed=seed) if panel is None else panel
-    P = make_profiles(panel, seed=seed) if profiles is None else profiles
+    P = make_profiles(panel, seed=seed, regime=regime) if profiles is None else profiles
     named = panel.named.to_numpy(); named_idx = np.flatnonzero(named)
-    tis = make_tissue(size, patient, seed)
+    tis = make_tissue(size, patient, seed, regime)
     sq = out / BINNED_SUBDIR; sq.mkdir(parents=True)
     bands = [(r, min(r + size.band_rows, size.n_rows)) for r in range(0, size.n_rows, size.band_rows)]
     A_store = create_abundance_store(out, size.n_rows, size.n_cols, PROGRAMS)
@@ -79,7 +79,7 @@ def make_sample(out, patient, size, *, seed=0, panel=None, profiles=None):
     shape = write_he_tiff(out / f'{sid}_tissue_image.tif', tis, seed=seed)
     write_scalefactors(sq, _scalefactors(tis, shape))
     write_profiles(out, panel, P, PROGRAMS)
-    params = dict(sample_id=sid, patient=sid, seed=seed, size=asdict(size), dispersion=DISPERSION, depth=depth,
+    params = dict(sample_id=sid, patient=sid, seed=seed, size=asdict(size), regime=asdict(regime), dispersion=DISPERSION, depth=depth,
                   nonzero_target=patient.nonzero_target, expected_nonzero=hist.nonzero_fraction(depth),
                   microns_per_pixel=microns_per_pixel(size, patient), orientation=patient.orientation,
                   image_shape=list(shape), n_in_tissue_bins=int(n_in), programs=PROGRAMS,
@@ -139,18 +139,19 @@ def _upgrade_first_marker(out):
 def make_study(out: str | Path,          # the study's folder: new, empty, or the same study (reused)
                *, size: str = 'default',  # tiny, default or full (a capture area); or a SynthSize
                seed: int = 0,             # everything in the study follows from it
-               overwrite: bool = False):  # replace a study of another size or seed in `out`
+               regime: str = 'default',   # default, or hard: depth and expression the H&E does not show (`REGIMES`)
+               overwrite: bool = False):  # replace a study of another size, seed or regime in `out`
     "Write the synthetic study (P1, P2, P5) in Space Ranger layout with its H&E and truth, or reuse it; returns the path of its manifest.csv."
     if isinstance(size, str) and size not in SIZES: raise ValueError(f"size={size!r}: expected one of {list(SIZES)} or a SynthSize")
-    out = Path(out); sz = SIZES[size] if isinstance(size, str) else size
-    identity = _study_identity(sz, seed)
+    out = Path(out); sz = SIZES[size] if isinstance(size, str) else size; rg = regime_of(regime)
+    identity = _study_identity(sz, seed) | regime_identity(regime)
     _upgrade_first_marker(out)
     if claim_folder(out, STUDY_KIND, identity, overwrite=overwrite, marker=STUDY_MARKER, what='synthetic study',
                     flag='--overwrite') is not None: return out / 'manifest.csv'
     def make(tmp):
-        panel = make_panel(sz.n_genes, seed=seed); P = make_profiles(panel, seed=seed); rows = []
+        panel = make_panel(sz.n_genes, seed=seed); P = make_profiles(panel, seed=seed, regime=rg); rows = []
         for pat in PATIENTS.values():
-            make_sample(tmp / pat.name, pat, sz, seed=seed, panel=panel, profiles=P)
+            make_sample(tmp / pat.name, pat, sz, seed=seed, panel=panel, profiles=P, regime=rg)
             rows.append(dict(sample_id=pat.name, patient=pat.name, path=pat.name, image=f'{pat.name}/{pat.name}_tissue_image.tif'))
         pd.DataFrame(rows).to_csv(tmp / 'manifest.csv', index=False)
         mark_folder(tmp, STUDY_KIND, identity, marker=STUDY_MARKER)

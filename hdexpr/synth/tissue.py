@@ -16,9 +16,10 @@ from ..core.scales import BIN_UM
 
 # %% auto #0
 __all__ = ['SIZES', 'PATIENTS', 'CELL_TYPES', 'EPITHELIAL_TYPES', 'EPITHELIAL_COMPARTMENTS', 'STROMAL_COMPARTMENTS', 'FIELD_UM',
-           'RASTER_UM', 'CELL_SHAPE', 'SynthSize', 'bin_centres_um', 'PatientSpec', 'patient_index', 'Region',
-           'Compartment', 'CellType', 'smooth_noise', 'sample_field', 'RegionFields', 'make_regions', 'make_glands',
-           'make_compartments', 'make_cells', 'SynthTissue', 'stripe_efficiency', 'make_tissue']
+           'RASTER_UM', 'CELL_SHAPE', 'HIDDEN_FIELD_UM', 'REGIMES', 'SynthSize', 'bin_centres_um', 'PatientSpec',
+           'patient_index', 'Region', 'Compartment', 'CellType', 'smooth_noise', 'sample_field', 'RegionFields',
+           'make_regions', 'make_glands', 'make_compartments', 'make_cells', 'SynthTissue', 'stripe_efficiency',
+           'Regime', 'regime_of', 'regime_identity', 'hidden_capture', 'make_tissue']
 
 # %% ../../nbs/10_synth_tissue.ipynb #74868667
 @dataclass(frozen=True)
@@ -301,6 +302,7 @@ class SynthTissue:
     cells: dict
     row_eff: np.ndarray
     col_eff: np.ndarray
+    capture: np.ndarray   # hidden capture efficiency on the FIELD_UM grid (`Regime.capture_sd`; 1 in the default study)
 
     def __post_init__(self):
         epi = np.isin(self.cells['type'], EPITHELIAL_TYPES)
@@ -347,14 +349,40 @@ def stripe_efficiency(n, rng):
     e[bad] *= rng.choice([0.6, 1.4], bad.sum())
     return (e / e.mean()).astype(np.float32)
 
+# %% ../../nbs/10_synth_tissue.ipynb #5201b4ab
+HIDDEN_FIELD_UM = 150.0   # correlation length of the fields no morphology shows (interferon, hidden capture)
+
+@dataclass(frozen=True)
+class Regime:
+    "What the H&E of a study does not show: a hidden capture field, and expression that cell types share."
+    capture_sd: float = 0.0   # log-sd of a smooth capture-efficiency field of mean 1 that multiplies every bin's rate
+    shared: float = 0.0       # share of each cell type's program replaced by the mean of all types' programs
+
+REGIMES = {'default': Regime(), 'hard': Regime(capture_sd=0.5, shared=0.4)}   # hard: from real sections (14_synth_spots)
+
+def regime_of(name: str) -> Regime:
+    "The `Regime` called `name`, or an error naming the choices."
+    if name not in REGIMES: raise ValueError(f"regime={name!r}: expected one of {', '.join(REGIMES)}")
+    return REGIMES[name]
+
+def regime_identity(name: str) -> dict:
+    "What a study's identity says of regime `name`: nothing for the default, so a default study made before regimes is the same study."
+    regime_of(name)
+    return {} if name == 'default' else {'regime': name}
+
+def hidden_capture(shape, sd, rng):
+    "Smooth lognormal capture efficiency of mean 1 and log-sd `sd` on a FIELD_UM grid of `shape`, float32 (exactly 1 where `sd` is 0)."
+    return np.exp(sd * smooth_noise(shape, HIDDEN_FIELD_UM / FIELD_UM, rng) - sd ** 2 / 2).astype(np.float32)
+
 # %% ../../nbs/10_synth_tissue.ipynb #5e7861c9
-def make_tissue(size, patient, seed):
-    "Lay out regions, glands and cells of one sample; deterministic in (`seed`, patient)."
+def make_tissue(size, patient, seed, regime=REGIMES['default']):
+    "Lay out regions, glands and cells of one sample, and its hidden capture field; deterministic in (`seed`, patient, `regime`)."
     rng = np.random.default_rng([seed, patient_index(patient), 1])
     regions, angle = make_regions(size, patient, rng)
-    ifn = np.exp(1.0 * smooth_noise(regions.fields.shape[1:], 150 / FIELD_UM, rng)).astype(np.float32)
+    ifn = np.exp(1.0 * smooth_noise(regions.fields.shape[1:], HIDDEN_FIELD_UM / FIELD_UM, rng)).astype(np.float32)
     glands = make_glands(size, regions, rng)
     comp = make_compartments(size, regions, glands)
     cells = make_cells(size, regions, angle, comp, glands, rng)
     return SynthTissue(size, patient, seed, regions, angle, ifn, comp, glands, cells,
-                       stripe_efficiency(size.n_rows, rng), stripe_efficiency(size.n_cols, rng))
+                       stripe_efficiency(size.n_rows, rng), stripe_efficiency(size.n_cols, rng),
+                       hidden_capture(regions.fields.shape[1:], regime.capture_sd, np.random.default_rng([seed, patient_index(patient), 4])))
