@@ -222,8 +222,8 @@ class Hist2STDecoder(nn.Module):
                                 for i, o, s in zip((d,) + c.up_dims[:-1], c.up_dims, sizes))
         self.image = ImageBranch(c.image_dims) if c.image_branch else None
         self.gene_head = nn.Conv2d(c.up_dims[-1], n_out, 1)
-        self.probe = nn.Conv2d(c.in_dim, c.n_genes, 1, bias=False) if c.probe == 'add' else None   # built last: the rest
-        if self.probe is not None: nn.init.zeros_(self.probe.weight)                                # draws as without it
+        self.probe = nn.Conv2d(c.in_dim, n_out, 1, bias=False) if c.probe == 'add' else None   # built last: the rest
+        if self.probe is not None: nn.init.zeros_(self.probe.weight)                             # draws as without it
 
 # %% ../../nbs/22_decoder.ipynb #40e7d5c7
 @patch
@@ -310,8 +310,9 @@ def forward(self: Hist2STDecoder, tokens: Tensor, *, slide: Tensor | None = None
     if c.probe == 'only':
         self._check_tokens(tokens)
         return self._rate(self._to_bins(self.gene_head(tokens)))
-    out = self.forward_head(self.forward_features(tokens, slide=slide, grid_rc=grid_rc, edge_index=edge_index), image=image)
-    return out if self.probe is None else out + self._to_bins(self.probe(tokens))
+    h = self.gene_head(self.forward_head(self.forward_features(tokens, slide=slide, grid_rc=grid_rc, edge_index=edge_index),
+                                         image=image, pre_logits=True))
+    return self._rate(h if self.probe is None else h + self._to_bins(self.probe(tokens)))   # the probe joins the head's logits
 
 # %% ../../nbs/22_decoder.ipynb #426d609b
 @patch
@@ -336,6 +337,23 @@ def init_rate_bias(self: Hist2STDecoder, mean_rate: Tensor, *, zero_weight: bool
 def token_dim(cls: Hist2STDecoder, state_dict: dict) -> int:
     "The token dimension C that a state dict of this decoder reads (its first layer's input channels)."
     return state_dict['proj.weight' if 'proj.weight' in state_dict else 'gene_head.weight'].shape[1]
+
+# %% ../../nbs/22_decoder.ipynb #ebe13170
+@patch
+def start_from_probe(self: Hist2STDecoder, probe: dict) -> Hist2STDecoder:
+    """Start the probe path (`probe='add'`) at a fitted `probe='only'` model's state dict `probe`: its weights into the probe
+    path, its bias into the gene head, the gene head's weights zeroed. The model then predicts what that probe does."""
+    if self.probe is None:
+        raise ValueError(f"start_from_probe: needs a decoder with probe='add', this one has probe={self.config.probe!r}")
+    want = tuple(self.probe.weight.shape)
+    got = tuple(probe['gene_head.weight'].shape) if set(probe) == {'gene_head.weight', 'gene_head.bias'} else None
+    if got != want:
+        raise ValueError(f"start_from_probe: expected the state dict of a probe='only' decoder with gene_head.weight {want} "
+                         f"(the same tokens, genes, head and factorisation), got {got or sorted(probe)[:4]}")
+    with torch.no_grad():
+        self.probe.weight.copy_(probe['gene_head.weight']); self.gene_head.bias.copy_(probe['gene_head.bias'])
+        self.gene_head.weight.zero_()
+    return self
 
 # %% ../../nbs/22_decoder.ipynb #aea29d71
 def compile_decoder(model: Hist2STDecoder, **kwargs) -> Hist2STDecoder:

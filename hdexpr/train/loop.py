@@ -32,13 +32,13 @@ from ..model.losses import GradNorm, get_loss
 from .metrics import MetricAccumulator
 from ..model.decoder import compile_decoder
 from ..store.patches import N_VIEWS, PATCH_BINS, PatchStore
-from .runs import TrainConfig, build_model, load_checkpoint, open_run, run_started, save_checkpoint
+from .runs import TrainConfig, build_model, load_checkpoint, open_run, read_run, run_started, save_checkpoint
 from ..store.targets import Targets, read_patches, targets_of
 
 # %% auto #0
 __all__ = ['COSINE_FLOOR', 'LOADER_WORKERS', 'overlapping', 'split_patches', 'epoch_batches', 'run_levels', 'step_budget',
            'lr_factor', 'rng_state', 'set_rng_state', 'micro_batch_seed', 'step_plan', 'BatchReader', 'batch_loader',
-           'step_total', 'train_epoch', 'validate', 'fit', 'fit_sweep']
+           'step_total', 'train_epoch', 'validate', 'fitted_probe', 'fit', 'fit_sweep']
 
 # %% ../../nbs/52_train.ipynb #8933b47e
 def _random_val(mine: pd.DataFrame, val_fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -329,6 +329,24 @@ def _training_state(cfg: TrainConfig, *, in_dim: int, stats: dict, n_train: int,
     gradnorm = GradNorm(len(levels)).to(device) if len(levels) > 1 and cfg.use_gradnorm is not False else None
     return model, loss_module, gradnorm, optimizer, scheduler
 
+# %% ../../nbs/52_train.ipynb #668f4965
+def fitted_probe(cfg: TrainConfig, store: PatchStore) -> dict:
+    """The weights of the `probe='only'` run `cfg.probe_from`, refused unless it was trained on `store` with `cfg`'s loss, encoder,
+    factorisation and validation split (a probe that saw this run's validation patches would flatter it)."""
+    probe = read_run(cfg.probe_from)
+    if probe.decoder.config.probe != 'only':
+        raise ValueError(f"--probe_from {cfg.probe_from} is a run with decoder probe={probe.decoder.config.probe!r}; pass the folder of a "
+                         """run trained with --decoder '{"probe": "only", "image_branch": false}' on this store""")
+    def what(c: TrainConfig, key: str) -> dict:
+        return {'store': key, 'loss': c.loss, 'encoder': c.encoder, 'factorised': c.decoder.get('factorised', False),
+                'val_split': c.val_split, 'val_fraction': c.val_fraction, 'seed': c.seed}
+    its, mine = what(probe.config, probe.identity['store_key']), what(cfg, store.key)
+    if differ := {k: (its[k], mine[k]) for k in mine if its[k] != mine[k]}:
+        raise ValueError(f"--probe_from {cfg.probe_from} was trained with other settings than this run: "
+                         + ', '.join(f'{k} {a!r} there, {b!r} here' for k, (a, b) in differ.items())
+                         + '; train the probe with the settings of this run')
+    return probe.decoder.state_dict()
+
 # %% ../../nbs/52_train.ipynb #3b6c19c8
 def fit(cfg: TrainConfig, out: str | Path, *, resume: bool = True, progress: bool = True,
         stop_after_steps: int | None = None) -> Path:
@@ -353,11 +371,12 @@ def _fit(cfg: TrainConfig, out: Path, *, resume: bool, progress: bool, dist: Dis
     if progress and dist.device.type == 'cpu' and (note := busy_machine_note(torch.get_num_threads())): print(note, file=sys.stderr)
     targets = targets_of(store)
     levels = run_levels(cfg, targets)   # a loss or level the store cannot supervise: refused before anything is written
+    last = out / 'checkpoints' / 'last.pt'
+    probe = fitted_probe(cfg, store) if cfg.probe_from is not None and not last.exists() else None   # so is a probe that does not fit
     cache, split, stats = _setup(cfg, out, store, resume=resume, progress=progress, dist=dist)
     model, loss_module, gradnorm, optimizer, scheduler = _training_state(cfg, in_dim=cache.dim, stats=stats, n_train=len(split['train']),
                                                                          levels=levels, device=dist.device)
     state = {'epoch': 0, 'log': [], 'best_score': -math.inf, 'best_epoch': 0}
-    last = out / 'checkpoints' / 'last.pt'
     if last.exists() or (out / 'log.csv').exists():   # the same run, started: continued (`open_run` refused any other)
         ckpt = load_checkpoint(last)
         model.load_state_dict(ckpt['model']); optimizer.load_state_dict(ckpt['optimizer'])
@@ -365,6 +384,15 @@ def _fit(cfg: TrainConfig, out: Path, *, resume: bool, progress: bool, dist: Dis
         if gradnorm is not None: gradnorm.load_state_dict(ckpt['gradnorm'])
         if loss_module is not None: loss_module.load_state_dict(ckpt['loss_module'])
         set_rng_state(ckpt['rng']); state = ckpt['state']
+    elif probe is not None:   # a new run from a fitted probe: scored on validation as it starts (epoch 0), so it can stay the probe
+        model.start_from_probe(probe)
+        row = {'epoch': 0, **{f'{k}_{l}': None for k in ('loss', 'weight') for l in levels},
+               **dist.run_on_main(validate, model, loss_module, store=store, cache=cache, ids=split['val'], cfg=cfg, stats=stats),
+               'step': 0, 'lr': scheduler.get_last_lr()[0], 'seconds': 0.0}
+        score = row[f'val_pcc_{targets.score_level}']
+        state.update(log=[row], best_score=-math.inf if score is None else score)
+        if dist.is_main: _save_epoch(out, model, loss_module, gradnorm, optimizer, scheduler, state, best=True)
+        dist.barrier()
     if cfg.compile: compile_decoder(model)
     ddp = None
     if dist.is_distributed:
@@ -374,7 +402,7 @@ def _fit(cfg: TrainConfig, out: Path, *, resume: bool, progress: bool, dist: Dis
     bar = tqdm(range(state['epoch'], epochs), desc=f'training {cfg.loss}', unit='epoch', disable=not progress,
                initial=state['epoch'], total=epochs)
     for epoch in bar:
-        if epoch - state['best_epoch'] >= cfg.patience and state['best_epoch'] > 0: break
+        if state['log'] and epoch - state['best_epoch'] >= cfg.patience: break
         if stop_after_steps is not None and state['log'] and state['log'][-1]['step'] >= stop_after_steps: break
         t0 = time.perf_counter()
         row = {'epoch': epoch + 1, **train_epoch(model, loss_module, gradnorm, optimizer, scheduler, store=store, cache=cache,

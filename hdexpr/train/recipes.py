@@ -42,8 +42,15 @@ class Recipe:
         except ConfigError as e: raise ValueError(f'--{e.field} {e.problem}') from None   # the recipe's own settings are valid: one given over it is not
 
     def fit(self, out: str | Path, *, resume: bool = True, progress: bool = True, **settings) -> Path:
-        "Train a run of this recipe (with `settings` over it) into `out`, the learning rate chosen first unless `settings` give one; a run of the same settings there is continued (refused when `resume` is False)."
+        """Train a run of this recipe (with `settings` over it) into `out`, the learning rate chosen first unless `settings` give one; a run of
+        the same settings there is continued (refused when `resume` is False). A decoder with `probe='add'` starts from the probe alone,
+        trained first by this recipe into `<out>_probe` (unless `settings` name one in `probe_from`)."""
         cfg = self.train_config(**settings)
+        if cfg.decoder.get('probe') == 'add' and cfg.probe_from is None:
+            alone = {**(settings.get('decoder') or {}), 'probe': 'only', 'image_branch': False}
+            probe = self.fit(Path(out).with_name(f'{Path(out).name}_probe'), resume=resume, progress=progress, **{**settings, 'decoder': alone})
+            settings = {**settings, 'probe_from': str(probe)}
+            cfg = self.train_config(**settings)
         if self.lrs and 'lr' not in settings:
             return fit_sweep(cfg, out, lrs=self.lrs, sweep_steps=self.sweep_steps, resume=resume, progress=progress)
         return fit(cfg, out, resume=resume, progress=progress)

@@ -59,12 +59,15 @@ class TrainConfig:
     device: str = 'auto'             # auto (the GPU when there is one), cpu, cuda or cuda:N
     precision: str = 'auto'          # auto (bf16 on a GPU, fp32 on the CPU), fp32 or bf16
     compile: bool = False            # compile the decoder with torch.compile (a minute or two first, faster steps after)
+    probe_from: str | None = None    # a probe='only' run on the same store and split: its probe starts this run's (decoder probe 'add')
 
     def __post_init__(self):
         for name, (ok, must) in _CHECKS.items():
             if not ok(getattr(self, name)): raise ConfigError(name, f'must be {must}; got {getattr(self, name)!r}')
         try: DecoderConfig(**self.decoder)
         except (TypeError, ValueError) as e: raise ConfigError('decoder', str(e).removeprefix('DecoderConfig: ')) from None
+        if self.probe_from is not None and self.decoder.get('probe') != 'add':
+            raise ConfigError('probe_from', f"starts the decoder's probe path, so it needs decoder probe 'add'; got {self.decoder.get('probe', 'off')!r}")
 
     @classmethod
     def from_dict(cls, d: dict, *, source: str = 'config') -> TrainConfig:
@@ -113,11 +116,12 @@ _CHECKS = {   # field -> (check, what it must be)
                 f"a dict of decoder settings among {', '.join(_DECODER_KEYS)}"),
     'device': (lambda v: v in DEVICES or re.fullmatch(r'cuda:\d+', str(v)) is not None, f"{', '.join(DEVICES)} or cuda:N"),
     'precision': (lambda v: v in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
-    'compile': (_flag, 'true or false')}
+    'compile': (_flag, 'true or false'),
+    'probe_from': (_maybe(lambda v: isinstance(v, str) and v != ''), "the folder of a probe='only' run, or null")}
 
 CONFIG_GROUPS = {   # how `hdexpr train --help` groups the fields
     'data': ('store', 'val_fraction', 'val_split', 'augment', 'seed'),
-    'model': ('loss', 'encoder', 'encoder_weights', 'decoder', 'multiscale', 'use_gradnorm'),
+    'model': ('loss', 'encoder', 'encoder_weights', 'decoder', 'probe_from', 'multiscale', 'use_gradnorm'),
     'optimisation': ('epochs', 'max_steps', 'batch_size', 'accumulate', 'lr', 'weight_decay', 'warmup_epochs', 'schedule', 'patience',
                      'grad_clip'),
     'hardware': ('device', 'precision', 'compile')}
@@ -154,7 +158,7 @@ def load_checkpoint(path: Path) -> dict:
 RUN_KIND = 'hdexpr.Run'
 RUN_FILE = 'run.json'
 RESUMABLE_CHANGES = ('epochs', 'patience', 'device', 'precision', 'compile')
-LATER_KNOBS = {'val_split': 'random'}   # knobs added after runs were first written -> what every earlier run did
+LATER_KNOBS = {'val_split': 'random', 'probe_from': None}   # knobs added after runs were first written -> what every earlier run did
 
 def run_identity(cfg: TrainConfig, store: PatchStore) -> dict:
     "What a run is of: its store (fingerprint, genes, test patient) and every knob that changes what it trains (a later knob only when it differs from what earlier runs did)."
