@@ -384,15 +384,21 @@ def _fit(cfg: TrainConfig, out: Path, *, resume: bool, progress: bool, dist: Dis
         if gradnorm is not None: gradnorm.load_state_dict(ckpt['gradnorm'])
         if loss_module is not None: loss_module.load_state_dict(ckpt['loss_module'])
         set_rng_state(ckpt['rng']); state = ckpt['state']
-    elif probe is not None:   # a new run from a fitted probe: scored on validation as it starts (epoch 0), so it can stay the probe
-        model.start_from_probe(probe)
-        row = {'epoch': 0, **{f'{k}_{l}': None for k in ('loss', 'weight') for l in levels},
-               **dist.run_on_main(validate, model, loss_module, store=store, cache=cache, ids=split['val'], cfg=cfg, stats=stats),
-               'step': 0, 'lr': scheduler.get_last_lr()[0], 'seconds': 0.0}
+    def record(row: dict, t0: float) -> float:
+        "Validate, log `row` as the epoch it names, save the checkpoints (`best.pt` when it validates best so far); its score."
+        row.update(dist.run_on_main(validate, model, loss_module, store=store, cache=cache, ids=split['val'], cfg=cfg, stats=stats))
+        row.update(step=scheduler.last_epoch, lr=scheduler.get_last_lr()[0], seconds=round(time.perf_counter() - t0, 2))
+        state['log'].append(row); state['epoch'] = row['epoch']
         score = row[f'val_pcc_{targets.score_level}']
-        state.update(log=[row], best_score=-math.inf if score is None else score)
-        if dist.is_main: _save_epoch(out, model, loss_module, gradnorm, optimizer, scheduler, state, best=True)
+        score = score if score is not None else -math.inf
+        improved = score > state['best_score']
+        if improved: state.update(best_score=score, best_epoch=row['epoch'])
+        if dist.is_main: _save_epoch(out, model, loss_module, gradnorm, optimizer, scheduler, state, best=improved)
         dist.barrier()
+        return score
+    if probe is not None:   # a new run from a fitted probe: scored as it starts (epoch 0), so it can stay the probe
+        model.start_from_probe(probe)
+        record({'epoch': 0, **{f'{k}_{l}': None for k in ('loss', 'weight') for l in levels}}, time.perf_counter())
     if cfg.compile: compile_decoder(model)
     ddp = None
     if dist.is_distributed:
@@ -408,15 +414,7 @@ def _fit(cfg: TrainConfig, out: Path, *, resume: bool, progress: bool, dist: Dis
         row = {'epoch': epoch + 1, **train_epoch(model, loss_module, gradnorm, optimizer, scheduler, store=store, cache=cache,
                                                 ids=split['train'], epoch=epoch, cfg=cfg, stats=stats, levels=levels,
                                                 progress=progress, dist=dist, ddp=ddp)}
-        row.update(dist.run_on_main(validate, model, loss_module, store=store, cache=cache, ids=split['val'], cfg=cfg, stats=stats))
-        row.update(step=scheduler.last_epoch, lr=scheduler.get_last_lr()[0], seconds=round(time.perf_counter() - t0, 2))
-        state['log'].append(row); state['epoch'] = epoch + 1
-        score = row[f'val_pcc_{targets.score_level}']
-        score = score if score is not None else -math.inf
-        improved = score > state['best_score']
-        if improved: state.update(best_score=score, best_epoch=epoch + 1)
-        if dist.is_main: _save_epoch(out, model, loss_module, gradnorm, optimizer, scheduler, state, best=improved)
-        dist.barrier()
+        score = record(row, t0)
         bar.set_postfix(loss=f"{row[f'loss_{levels[0]}']:.4f}", val_pcc=f'{score:.3f}', best=state['best_epoch'])
     return out
 
