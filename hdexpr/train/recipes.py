@@ -5,15 +5,23 @@
 # %% ../../nbs/53_recipes.ipynb #782ca6b5
 from __future__ import annotations
 
+import multiprocessing, os, time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import pandas as pd
+import torch
+
+from ..model.encoders import resolve_device
+from .distributed import cpu_threads
 from .loop import fit, fit_sweep
 from ..store.patches import PatchStore
 from .runs import ConfigError, TrainConfig
 
 # %% auto #0
-__all__ = ['RECIPES', 'SMOKE', 'FLAG_DEFAULTS', 'Recipe', 'smoke']
+__all__ = ['RECIPES', 'SMOKE', 'FLAG_DEFAULTS', 'Recipe', 'smoke', 'side_by_side', 'run_progress', 'fit_runs']
 
 # %% ../../nbs/53_recipes.ipynb #199e0269
 @dataclass(frozen=True)
@@ -32,12 +40,11 @@ class Recipe:
         return '' if self.name == 'study' else f'_{self.name}'
 
     def train_config(self, **settings) -> TrainConfig:
-        """The `TrainConfig` of this recipe with `settings` over it; a `decoder` dict adds to the recipe's decoder settings.
-        With a `store`, the recipe's settings for that store's supervision (`by_supervision`) come between the two."""
+        """The `TrainConfig` of this recipe with `settings` over it; decoder settings add up: the recipe's to `TrainConfig`'s, those
+        given to the recipe's. With a `store`, the recipe's settings for that store's supervision (`by_supervision`) come between the two."""
         own = {**self.config, **(self.by_supervision.get(PatchStore(settings['store']).supervision, {}) if settings.get('store') else {})}
-        merged = {**own, **settings}
-        if 'decoder' in settings:
-            merged['decoder'] = {**own.get('decoder', TrainConfig().decoder), **(settings['decoder'] or {})}
+        merged = {**own, **settings,
+                  'decoder': {**TrainConfig().decoder, **own.get('decoder', {}), **(settings.get('decoder') or {})}}
         try: return TrainConfig.from_dict(merged, source=f'the {self.name} recipe')
         except ConfigError as e: raise ValueError(f'--{e.field} {e.problem}') from None   # the recipe's own settings are valid: one given over it is not
 
@@ -60,8 +67,9 @@ RECIPES = {r.name: r for r in (
     Recipe('study', "the study's converged recipe: batches of 8 for 60 epochs on spots, 2 for 40 on 2 µm bins, cosine decay, early stopping, "
                     'the image branch, a rate as depth × shares; the learning rate chosen on the validation split', lrs=(5e-4, 2e-3),
            by_supervision={'bins': {'batch_size': 2, 'epochs': 40}}),
-    Recipe('reference', "the reference study's settings: AdamW at 5e-5, batches of 8 × 4, a constant rate, 40 epochs at most",
-           {'lr': 5e-5, 'accumulate': 4, 'schedule': 'constant', 'epochs': 40, 'patience': 8}))}
+    Recipe('reference', "the reference study's settings and decoder: AdamW at 5e-5, batches of 8 × 4, a constant rate, 40 epochs at most, "
+                        'no image branch', {'lr': 5e-5, 'accumulate': 4, 'schedule': 'constant', 'epochs': 40, 'patience': 8,
+                                            'decoder': {'image_branch': False}}))}
 
 SMOKE = {'encoder': 'tiny-random', 'epochs': 1, 'batch_size': 4, 'precision': 'fp32',
          'decoder': {'hidden_dim': 32, 'n_heads': 2, 'gnn_heads': 2, 'up_dims': [16, 8, 8], 'image_branch': False}}
@@ -74,3 +82,59 @@ FLAG_DEFAULTS = {'lr': f"chosen on the validation split among {' '.join(f'{lr:g}
                        f"(--recipe reference: {RECIPES['reference'].config['lr']:g})",
                  **{k: f"{getattr(TrainConfig(), k)} ({v} on a store of {supervision})"
                     for supervision, over in RECIPES['study'].by_supervision.items() for k, v in over.items()}}   # what `--help` shows
+
+# %% ../../nbs/53_recipes.ipynb #213342b4
+def side_by_side(devices: list[str]) -> tuple[int, int]:
+    "How many independent runs to train at once, `devices` holding each run's device setting, and the torch threads each gets."
+    cores = cpu_threads()
+    if any(resolve_device(d).type != 'cpu' for d in devices): return 1, cores
+    at_once = max(1, min(len(devices), cores))
+    return at_once, cores // at_once
+
+# %% ../../nbs/53_recipes.ipynb #526f8439
+def run_progress(out: str | Path) -> str:
+    "One line on where the run training into `out` is: its latest epoch and validation figure, in an opening of its learning-rate choice or in the run."
+    out = Path(out)
+    logs = [p for p in (out / 'log.csv', *out.with_name(f'{out.name}_sweep').glob('*/log.csv')) if p.exists()]
+    if not logs: return f'{out.name}: starting'
+    log = max(logs, key=lambda p: p.stat().st_mtime)
+    rows = pd.read_csv(log)
+    if rows.empty: return f'{out.name}: starting'
+    score = next(c for c in rows.columns if c.startswith('val_pcc_'))
+    where = '' if log.parent == out else f' (opening {log.parent.name})'
+    return f'{out.name}{where}: epoch {int(rows.epoch.iloc[-1])}, {score} {rows[score].iloc[-1]:.4f}'
+
+def _fit_one(recipe: Recipe, out: Path, settings: dict, threads: int) -> float:
+    "One run of `fit_runs` in a process of its own, with `threads` torch threads and no progress bars; its seconds."
+    os.environ['OMP_NUM_THREADS'] = str(threads)
+    torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    recipe.fit(out, progress=False, **settings)
+    return time.perf_counter() - t0
+
+def fit_runs(runs: dict, *, every: float = 60) -> dict[Path, float]:
+    """Train `runs` ({run folder: (recipe, settings)}) as `side_by_side` allows, reporting progress every `every` seconds;
+    each run's seconds. One at a time they train in this process, with its progress bars."""
+    runs = {Path(out): job for out, job in runs.items()}
+    at_once, threads = side_by_side([recipe.train_config(**settings).device for recipe, settings in runs.values()])   # every setting checked first
+    seconds, failed = {}, {}
+    if at_once == 1:
+        for out, (recipe, settings) in runs.items():
+            t0 = time.perf_counter(); recipe.fit(out, **settings); seconds[out] = time.perf_counter() - t0
+        return seconds
+    print(f'training {len(runs)} runs, {at_once} at a time with {threads} thread(s) each', flush=True)
+    with ProcessPoolExecutor(at_once, mp_context=multiprocessing.get_context('spawn')) as pool:
+        pending = {pool.submit(_fit_one, recipe, out, settings, threads): out for out, (recipe, settings) in runs.items()}
+        while pending:
+            done, _ = wait(pending, timeout=every, return_when=FIRST_COMPLETED)
+            for f in done:
+                out = pending.pop(f)
+                if f.exception() is None: seconds[out] = f.result(); print(f'{out.name}: finished in {seconds[out]:.0f} s', flush=True)
+                else: failed[out] = f.exception(); print(f'{out.name}: failed ({type(failed[out]).__name__}: {failed[out]})', flush=True)
+            if not done: print(' · '.join(run_progress(out) for f, out in pending.items() if f.running()), flush=True)
+    if failed:
+        out, error = next(iter(failed.items()))
+        why = (' (its worker process died: out of memory, killed, or started from a script without `if __name__ == "__main__":`)'
+               if isinstance(error, BrokenProcessPool) else '')
+        raise RuntimeError(f'training {out} failed: {error}{why}; the other runs ended, and the same call again continues what did not finish') from error
+    return seconds
