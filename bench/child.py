@@ -16,9 +16,19 @@ threading.Thread(target=_watch, daemon=True).start()
 """
 
 
+def run_children(code: str, args: list) -> list[dict]:
+    "Run `code` after `PEAK_RSS` (it sets `stop` when done and reads `peak`) in fresh Pythons side by side, one per tuple of `args`; their RESULTs."
+    procs = [subprocess.Popen([sys.executable, '-c', PEAK_RSS + code, *map(str, a)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for a in args]
+    results = []
+    for p in procs:
+        out, err = p.communicate()
+        line = next((l for l in out.splitlines() if l.startswith('RESULT ')), None)
+        if line is None: raise RuntimeError(f'the child process failed (exit {p.returncode}):\n{err[-3000:]}')
+        results.append(json.loads(line[7:]))
+    return results
+
+
 def run_child(code: str, *args) -> dict:
-    "Run `code` after `PEAK_RSS` (it sets `stop` when done and reads `peak`) in a fresh Python with `args`; its RESULT."
-    r = subprocess.run([sys.executable, '-c', PEAK_RSS + code, *map(str, args)], capture_output=True, text=True)
-    line = next((l for l in r.stdout.splitlines() if l.startswith('RESULT ')), None)
-    if line is None: raise RuntimeError(f'the child process failed (exit {r.returncode}):\n{r.stderr[-3000:]}')
-    return json.loads(line[7:])
+    "Run `code` after `PEAK_RSS` in a fresh Python with `args`; its RESULT."
+    return run_children(code, [args])[0]

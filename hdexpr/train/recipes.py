@@ -92,14 +92,14 @@ def side_by_side(devices: list[str]) -> tuple[int, int]:
     return at_once, cores // at_once
 
 # %% ../../nbs/53_recipes.ipynb #526f8439
-def run_progress(out: str | Path) -> str:
-    "One line on where the run training into `out` is: its latest epoch and validation figure, in an opening of its learning-rate choice or in the run."
+def run_progress(out: str | Path) -> str | None:
+    "One line on where the run training into `out` is: its latest epoch and validation figure, in an opening of its learning-rate choice or in the run; None before its first epoch."
     out = Path(out)
     logs = [p for p in (out / 'log.csv', *out.with_name(f'{out.name}_sweep').glob('*/log.csv')) if p.exists()]
-    if not logs: return f'{out.name}: starting'
+    if not logs: return None
     log = max(logs, key=lambda p: p.stat().st_mtime)
     rows = pd.read_csv(log)
-    if rows.empty: return f'{out.name}: starting'
+    if rows.empty: return None
     score = next(c for c in rows.columns if c.startswith('val_pcc_'))
     where = '' if log.parent == out else f' (opening {log.parent.name})'
     return f'{out.name}{where}: epoch {int(rows.epoch.iloc[-1])}, {score} {rows[score].iloc[-1]:.4f}'
@@ -131,7 +131,8 @@ def fit_runs(runs: dict, *, every: float = 60) -> dict[Path, float]:
                 out = pending.pop(f)
                 if f.exception() is None: seconds[out] = f.result(); print(f'{out.name}: finished in {seconds[out]:.0f} s', flush=True)
                 else: failed[out] = f.exception(); print(f'{out.name}: failed ({type(failed[out]).__name__}: {failed[out]})', flush=True)
-            if not done: print(' · '.join(run_progress(out) for f, out in pending.items() if f.running()), flush=True)
+            if not done and (lines := [line for f, out in pending.items() if f.running() and (line := run_progress(out))]):
+                print(' · '.join(lines), flush=True)
     if failed:
         out, error = next(iter(failed.items()))
         why = (' (its worker process died: out of memory, killed, or started from a script without `if __name__ == "__main__":`)'
