@@ -104,12 +104,13 @@ def run_progress(out: str | Path) -> str | None:
     where = '' if log.parent == out else f' (opening {log.parent.name})'
     return f'{out.name}{where}: epoch {int(rows.epoch.iloc[-1])}, {score} {rows[score].iloc[-1]:.4f}'
 
-def _fit_one(recipe: Recipe, out: Path, settings: dict, threads: int) -> float:
-    "One run of `fit_runs` in a process of its own, with `threads` torch threads and no progress bars; its seconds."
-    os.environ['OMP_NUM_THREADS'] = str(threads)
-    torch.set_num_threads(threads)
+def _fit_one(recipe: Recipe, out: Path, settings: dict, threads: int | None = None) -> float:
+    "One run of `fit_runs`, its seconds: in a process of its own with `threads` torch threads and no progress bars, or (no `threads`) here with them."
+    if threads is not None:
+        os.environ['OMP_NUM_THREADS'] = str(threads)
+        torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    recipe.fit(out, progress=False, **settings)
+    recipe.fit(out, progress=threads is None, **settings)
     return time.perf_counter() - t0
 
 def fit_runs(runs: dict, *, every: float = 60) -> dict[Path, float]:
@@ -117,11 +118,8 @@ def fit_runs(runs: dict, *, every: float = 60) -> dict[Path, float]:
     each run's seconds. One at a time they train in this process, with its progress bars."""
     runs = {Path(out): job for out, job in runs.items()}
     at_once, threads = side_by_side([recipe.train_config(**settings).device for recipe, settings in runs.values()])   # every setting checked first
+    if at_once == 1: return {out: _fit_one(recipe, out, settings) for out, (recipe, settings) in runs.items()}
     seconds, failed = {}, {}
-    if at_once == 1:
-        for out, (recipe, settings) in runs.items():
-            t0 = time.perf_counter(); recipe.fit(out, **settings); seconds[out] = time.perf_counter() - t0
-        return seconds
     print(f'training {len(runs)} runs, {at_once} at a time with {threads} thread(s) each', flush=True)
     with ProcessPoolExecutor(at_once, mp_context=multiprocessing.get_context('spawn')) as pool:
         pending = {pool.submit(_fit_one, recipe, out, settings, threads): out for out, (recipe, settings) in runs.items()}
