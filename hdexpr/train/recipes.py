@@ -32,17 +32,25 @@ class Recipe:
     config: dict = field(default_factory=dict) # TrainConfig settings over its defaults
     lrs: tuple[float, ...] = ()                # choose the learning rate among these on the validation split (empty: the config's)
     sweep_steps: int = 140                     # optimiser steps each candidate learning rate trains before the choice
-    by_supervision: dict = field(default_factory=dict)  # settings over `config` on stores of one supervision ('bins' or 'spots'), chosen on their validation split
+    by_supervision: dict = field(default_factory=dict)  # settings over `config`, and `lrs`, on stores of one supervision ('bins' or 'spots'), chosen on their validation split
 
     @property
     def suffix(self) -> str:
         "What a run folder of this recipe adds to `<loss>_<test patient>`: nothing for the study's, `_<name>` for the others."
         return '' if self.name == 'study' else f'_{self.name}'
 
+    def _over(self, store: str | None) -> dict:
+        "The recipe's settings for the supervision of `store` (`by_supervision`); none without a store."
+        return self.by_supervision.get(PatchStore(store).supervision, {}) if store else {}
+
+    def learning_rates(self, store: str | None = None) -> tuple[float, ...]:
+        "The learning rates to choose among on `store`: those of its supervision (`by_supervision`), else the recipe's `lrs`."
+        return tuple(self._over(store).get('lrs', self.lrs))
+
     def train_config(self, **settings) -> TrainConfig:
         """The `TrainConfig` of this recipe with `settings` over it; decoder settings add up: the recipe's to `TrainConfig`'s, those
         given to the recipe's. With a `store`, the recipe's settings for that store's supervision (`by_supervision`) come between the two."""
-        own = {**self.config, **(self.by_supervision.get(PatchStore(settings['store']).supervision, {}) if settings.get('store') else {})}
+        own = {**self.config, **{k: v for k, v in self._over(settings.get('store')).items() if k != 'lrs'}}
         merged = {**own, **settings,
                   'decoder': {**TrainConfig().decoder, **own.get('decoder', {}), **(settings.get('decoder') or {})}}
         try: return TrainConfig.from_dict(merged, source=f'the {self.name} recipe')
@@ -58,15 +66,15 @@ class Recipe:
             probe = self.fit(Path(out).with_name(f'{Path(out).name}_probe'), resume=resume, progress=progress, **{**settings, 'decoder': alone})
             settings = {**settings, 'probe_from': str(probe)}
             cfg = self.train_config(**settings)
-        if self.lrs and 'lr' not in settings:
-            return fit_sweep(cfg, out, lrs=self.lrs, sweep_steps=self.sweep_steps, resume=resume, progress=progress)
+        if (lrs := self.learning_rates(settings.get('store'))) and 'lr' not in settings:
+            return fit_sweep(cfg, out, lrs=lrs, sweep_steps=self.sweep_steps, resume=resume, progress=progress)
         return fit(cfg, out, resume=resume, progress=progress)
 
 # %% ../../nbs/53_recipes.ipynb #3fe0698c
 RECIPES = {r.name: r for r in (
     Recipe('study', "the study's converged recipe: batches of 8 for 60 epochs on spots, 2 for 40 on 2 µm bins, cosine decay, early stopping, "
                     'the image branch, a rate as depth × shares; the learning rate chosen on the validation split', lrs=(5e-4, 2e-3),
-           by_supervision={'bins': {'batch_size': 2, 'epochs': 40}}),
+           by_supervision={'bins': {'batch_size': 2, 'epochs': 40, 'lrs': (2e-3, 4e-3)}}),
     Recipe('reference', "the reference study's settings and decoder: AdamW at 5e-5, batches of 8 × 4, a constant rate, 40 epochs at most, "
                         'no image branch', {'lr': 5e-5, 'accumulate': 4, 'schedule': 'constant', 'epochs': 40, 'patience': 8,
                                             'decoder': {'image_branch': False}}))}
@@ -78,10 +86,13 @@ def smoke(recipe: Recipe) -> Recipe:
     "`recipe` shrunk to a smoke test of the chain (tiny random encoder and decoder, one epoch, a 4-step choice of 1e-3 or 3e-3): numbers meaningless."
     return replace(recipe, config={**recipe.config, **SMOKE}, lrs=(1e-3, 3e-3) if recipe.lrs else (), sweep_steps=4, by_supervision={})
 
-FLAG_DEFAULTS = {'lr': f"chosen on the validation split among {' '.join(f'{lr:g}' for lr in RECIPES['study'].lrs)} "
-                       f"(--recipe reference: {RECIPES['reference'].config['lr']:g})",
+def _listed(lrs) -> str: return ' '.join(f'{lr:g}' for lr in lrs)
+
+FLAG_DEFAULTS = {'lr': f"chosen on the validation split among {_listed(RECIPES['study'].lrs)}"
+                       + ''.join(f" ({_listed(over['lrs'])} on a store of {supervision})" for supervision, over in RECIPES['study'].by_supervision.items()
+                                 if 'lrs' in over) + f" (--recipe reference: {RECIPES['reference'].config['lr']:g})",
                  **{k: f"{getattr(TrainConfig(), k)} ({v} on a store of {supervision})"
-                    for supervision, over in RECIPES['study'].by_supervision.items() for k, v in over.items()}}   # what `--help` shows
+                    for supervision, over in RECIPES['study'].by_supervision.items() for k, v in over.items() if k != 'lrs'}}   # what `--help` shows
 
 # %% ../../nbs/53_recipes.ipynb #213342b4
 def side_by_side(devices: list[str]) -> tuple[int, int]:
