@@ -9,7 +9,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -33,7 +33,7 @@ from ..model.losses import get_loss
 __all__ = ['TRUTH', 'MOSAIC_GENES', 'MAP_CMAP', 'TISSUE_CMAP', 'run_labels', 'load_runs', 'gene_position', 'map_targets',
            'top_patches', 'masked_maps', 'gene_metrics', 'Mosaic', 'wsi_mosaic', 'colour_range', 'plot_mosaic',
            'PatchViews', 'patch_views', 'plot_patch', 'read_log', 'log_levels', 'score_column', 'best_epoch',
-           'plot_training', 'save_figure', 'make_figures']
+           'plot_training', 'remembered', 'save_figure', 'make_figures']
 
 # %% ../../nbs/62_figures.ipynb #b3bd46c3
 TRUTH = 'Truth'   # the panel of observed counts
@@ -133,8 +133,9 @@ class Mosaic:
     min_umi: int
     test_patient: str
 
-def wsi_mosaic(runs, gene: str, *, n: int = 36, min_umi: int = 50, resolution_um: int = 2) -> Mosaic:
-    "The mosaic of `gene` over the `top_patches` of the test patient, observed and predicted by each of `runs`."
+def wsi_mosaic(runs, gene: str, *, n: int = 36, min_umi: int = 50, resolution_um: int = 2,
+               predict: Callable = predict_in_context) -> Mosaic:
+    "The mosaic of `gene` over the `top_patches` of the test patient, observed and predicted by each of `runs` (`predict(run, ids)`)."
     _check_resolution(resolution_um)
     runs = load_runs(runs)
     store = next(iter(runs.values())).store
@@ -146,7 +147,7 @@ def wsi_mosaic(runs, gene: str, *, n: int = 36, min_umi: int = 50, resolution_um
     cols = math.ceil(math.sqrt(len(ids))); grid = (math.ceil(len(ids) / cols), cols)
     maps, metrics = {TRUTH: _tile(masked_maps(counts[:, 0], mask, f), grid)}, {}
     for name, run in runs.items():
-        pred = predict_in_context(run, ids)[:, [gene_position(run.store.genes, gene)]]
+        pred = predict(run, ids)[:, [gene_position(run.store.genes, gene)]]
         maps[name] = _tile(masked_maps(pred[:, 0], mask, f), grid)
         metrics[name] = gene_metrics(pred, counts, mask, gene, [resolution_um])[f'{resolution_um}um']
     return Mosaic(gene, ids, grid, resolution_um, maps, metrics, n, min_umi, store.test_patient)
@@ -210,8 +211,9 @@ class PatchViews:
     maps: dict[str, dict[int, np.ndarray]]   # panel -> resolution µm -> (h, w)
     metrics: dict[str, dict]                 # predictor -> {'8um': {'pcc', 'pcc_per_patch', 'ssim'}, ...}
 
-def patch_views(runs, gene: str, patch_id: int | None = None, *, resolutions: Sequence[int] = (8, 4, 2)) -> PatchViews:
-    "Patch `patch_id` (default: the test patch with most UMI of `gene`) observed and predicted by each of `runs` at `resolutions`."
+def patch_views(runs, gene: str, patch_id: int | None = None, *, resolutions: Sequence[int] = (8, 4, 2),
+                predict: Callable = predict_in_context) -> PatchViews:
+    "Patch `patch_id` (default: the test patch with most UMI of `gene`) observed and predicted by each of `runs` (`predict(run, ids)`) at `resolutions`."
     for r in resolutions: _check_resolution(r)
     runs = load_runs(runs)
     store = next(iter(runs.values())).store
@@ -222,7 +224,7 @@ def patch_views(runs, gene: str, patch_id: int | None = None, *, resolutions: Se
     views = lambda x: {r: masked_maps(x[:, 0], mask, r // BIN_UM)[0] for r in resolutions}
     maps, metrics = {TRUTH: views(counts)}, {}
     for name, run in runs.items():
-        pred = predict_in_context(run, [pid])[:, [gene_position(run.store.genes, gene)]]
+        pred = predict(run, [pid])[:, [gene_position(run.store.genes, gene)]]
         maps[name], metrics[name] = views(pred), gene_metrics(pred, counts, mask, gene, sorted(resolutions))
     row = store.patches.set_index('patch_id').loc[pid]
     return PatchViews(gene, pid, f'{row.sample_id}, grid row {row.grid_row}, col {row.grid_col}', np.asarray(store.images[pid]),
@@ -315,6 +317,17 @@ def plot_training(runs, *, panel_in: float = 2.6):
                  'the NLLs keep their constants (log k!); MSE is on z-scores', fontsize=11)
     return fig, axd
 
+# %% ../../nbs/62_figures.ipynb #3c831ee6
+def remembered(predict: Callable) -> Callable:
+    "`predict(run, ids)` that asks `predict` only for the patches it has not yet predicted for that run (checkpoint), and remembers the answers."
+    seen = {}
+    def again(run: Run, ids) -> torch.Tensor:
+        ids = [int(i) for i in ids]
+        if new := [i for i in dict.fromkeys(ids) if (run.checkpoint, i) not in seen]:
+            seen.update({(run.checkpoint, i): p for i, p in zip(new, predict(run, new))})
+        return torch.stack([seen[run.checkpoint, i] for i in ids])
+    return again
+
 # %% ../../nbs/62_figures.ipynb #c6d45778
 def save_figure(fig, path, *, dpi: int = 160) -> Path:
     "Write `fig` as a PNG to `path` through a temporary file renamed into place; close it; return `path`."
@@ -341,10 +354,10 @@ def make_figures(model_dir: Sequence[str],             # run folders of one patc
     if not genes: raise ValueError('make_figures: no genes given; name at least one, e.g. MT-ATP6')
     map_targets(first.store)   # real spots: refused before anything is drawn
     for gene in genes: gene_position(first.store.genes, gene)
-    out, paths = Path(out), []
+    out, paths, predict = Path(out), [], remembered(predict_in_context)
     for gene in genes:
-        mosaic = wsi_mosaic(runs, gene, n=n, min_umi=min_umi, resolution_um=resolution_um)
+        mosaic = wsi_mosaic(runs, gene, n=n, min_umi=min_umi, resolution_um=resolution_um, predict=predict)
         paths.append(save_figure(plot_mosaic(mosaic)[0], out / f'mosaic_{_file_stem(gene)}.png', dpi=200))   # 2 µm detail
-        paths.append(save_figure(plot_patch(patch_views(runs, gene))[0], out / f'patch_{_file_stem(gene)}.png'))
+        paths.append(save_figure(plot_patch(patch_views(runs, gene, predict=predict))[0], out / f'patch_{_file_stem(gene)}.png'))
     paths.append(save_figure(plot_training(runs)[0], out / 'training_curves.png'))
     return paths
