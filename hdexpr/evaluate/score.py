@@ -17,17 +17,18 @@ from tqdm.auto import tqdm
 from ..core.folders import read_marker, write_atomic
 from ..core.scales import level_label
 from ..store.targets import Targets, read_patches, targets_of
-from ..train.metrics import (MetricAccumulator, constant_predictor, depth_predictor, evaluate_store, metrics_table, oracle_predictor,
-                                  train_mean_rate)
+from ..train.metrics import (BOOTSTRAP_DRAWS, MetricAccumulator, constant_predictor, depth_predictor, evaluate_store, metrics_table, oracle_predictor,
+                                  paired_bootstrap, train_mean_rate)
 from ..model.losses import get_loss, list_losses
 from ..train.recipes import RECIPES
 from ..train.runs import RUN_FILE, Run, read_run
 
 # %% auto #0
 __all__ = ['FIGURE_GENES', 'TOKEN_ALPHAS', 'BASELINE_LABELS', 'TABLE_RESOLUTIONS', 'predict_patches', 'patch_context',
-           'predict_in_context', 'per_gene_table', 'ridge_baseline', 'validation_score', 'score_baselines',
-           'evaluate_run', 'study_results', 'loss_by_resolution_table', 'gene_structure_table', 'per_gene_study_table',
-           'composition_table', 'summary_study_table', 'loocv_table', 'write_table']
+           'predict_in_context', 'per_gene_table', 'ridge_units', 'unit_metrics', 'predicted_units', 'validation_score',
+           'score_baselines', 'against_ridge_text', 'evaluate_run', 'study_results', 'loss_by_resolution_table',
+           'gene_structure_table', 'per_gene_study_table', 'composition_table', 'summary_study_table', 'loocv_table',
+           'write_table']
 
 # %% ../../nbs/60_evaluate.ipynb #9a9b3adc
 @torch.no_grad()
@@ -85,19 +86,31 @@ def _units(cache, store, targets: Targets, ids, batch_size: int = 16) -> tuple[n
         feats.append(f.numpy()); counts.append(targets.unit_counts(b).numpy())
     return np.concatenate(feats).astype(np.float64), np.concatenate(counts)
 
-def ridge_baseline(cache, store, targets: Targets) -> dict | None:
-    "Metrics of `RidgeCV` on pooled tokens at the targets' score level, fitted on the training patients' units, scored on the test patient's; None without units."
+def ridge_units(cache, store, targets: Targets) -> tuple[torch.Tensor, torch.Tensor, float] | None:
+    """`RidgeCV` on pooled tokens, fitted on the training patients' units: its predictions and the counts of the test patient's units, and its
+    penalty; None without units. Shapes: (units, G), (units, G)"""
     from sklearn.linear_model import RidgeCV
     patients = store.patches.patient.to_numpy()
     train = _units(cache, store, targets, np.flatnonzero(np.isin(patients, store.train_patients)))
     if train is None: return None
     test_x, test_k = _units(cache, store, targets, np.flatnonzero(patients == store.test_patient))
     ridge = RidgeCV(alphas=TOKEN_ALPHAS).fit(*train)
-    pred = np.clip(ridge.predict(test_x), 0, None)
+    return torch.from_numpy(np.clip(ridge.predict(test_x), 0, None)), torch.from_numpy(test_k), float(ridge.alpha_)
+
+def unit_metrics(store, targets: Targets, pred: torch.Tensor, counts: torch.Tensor) -> dict:
+    "Metrics of predicted counts of units at the targets' score level. Shapes: pred, counts (units, G)"
     acc = MetricAccumulator(store.genes, {targets.score_level: 1}, ssim=False)
-    acc.update(torch.from_numpy(pred.T[None, :, :, None]).float(), torch.from_numpy(test_k.T[None, :, :, None]).float(),
-               torch.ones(1, len(test_k), 1, dtype=torch.bool))
-    return targets.level_result(acc.compute(), len(test_k)) | {'alpha': float(ridge.alpha_)}
+    acc.update(pred.T[None, :, :, None].float(), counts.T[None, :, :, None].float(), torch.ones(1, len(counts), 1, dtype=torch.bool))
+    return targets.level_result(acc.compute(), len(counts))
+
+def predicted_units(store, targets: Targets, predict, batch_size: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    "Predicted and observed counts of the test patient's units, in the order `ridge_units` reads them. Shapes: (units, G), (units, G)"
+    idx, preds, counts = np.flatnonzero(store.patches.patient.to_numpy() == store.test_patient), [], []
+    for start in range(0, len(idx), batch_size):
+        rows = idx[start:start + batch_size]
+        pred, truth, mask = targets.metric_inputs(torch.as_tensor(predict(rows)), targets.read(store, rows, [0] * len(rows)))
+        preds.append(pred[..., 0].transpose(1, 2)[mask[..., 0]]); counts.append(truth[..., 0].transpose(1, 2)[mask[..., 0]])
+    return torch.cat(preds), torch.cat(counts)
 
 def _merged(parts: list[dict]) -> dict:
     "Metric dicts of the same predictor at other levels, as one."
@@ -113,15 +126,15 @@ def validation_score(run: Run, targets: Targets) -> dict[str, float]:
     log, column = pd.read_csv(run.path / 'log.csv'), f'val_pcc_{targets.score_level}'
     return {targets.score_level: float(log.loc[log.epoch == run.epoch, column].item())}
 
-_BASELINES = {}   # (store, its folder, embedding cache) -> the baselines' metrics: scored once a process, as no run changes them
+_BASELINES = {}   # (store, its folder, embedding cache) -> the baselines' metrics and the ridge's units: scored once a process, as no run changes them
 
 def _scored(store, targets: Targets, predict, batch_size: int) -> dict:
     "Metrics of `predict` on the store's test patient at every level the targets score, and on the truth's view of them when there is one."
     views = [targets] + [v for v in [targets.truth_view(store)] if v is not None]
     return _merged([evaluate_store(store, predict, targets=t, batch_size=batch_size) for t in views])
 
-def score_baselines(store, cache, targets: Targets, *, batch_size: int = 8, progress: bool = True) -> dict[str, dict]:
-    "Metrics of the constant, the oracle (synthetic truth only), the depth-only predictor and the ridge on `cache`'s tokens, on the store's test patient; scored once a process for a store and cache, and copied after."
+def _baselines(store, cache, targets: Targets, batch_size: int, progress: bool) -> tuple[dict, tuple | None]:
+    "The baselines' metrics and `ridge_units` (None without units), scored once a process for a store and cache."
     key = (store.key, str(Path(store.path).resolve()), json.dumps(cache.key, sort_keys=True))
     if key not in _BASELINES:
         predictors = {'constant': constant_predictor(train_mean_rate(store))}
@@ -129,9 +142,20 @@ def score_baselines(store, cache, targets: Targets, *, batch_size: int = 8, prog
         predictors['depth'] = depth_predictor(store)
         scored = {name: _scored(store, targets, predict, batch_size)
                   for name, predict in tqdm(predictors.items(), desc='baselines', disable=not progress)}
-        if (ridge := ridge_baseline(cache, store, targets)) is not None: scored['ridge'] = ridge
-        _BASELINES[key] = scored
-    return copy.deepcopy(_BASELINES[key])
+        if (ridge := ridge_units(cache, store, targets)) is not None:
+            scored['ridge'] = unit_metrics(store, targets, *ridge[:2]) | {'alpha': ridge[2]}
+        _BASELINES[key] = scored, ridge
+    return _BASELINES[key]
+
+def score_baselines(store, cache, targets: Targets, *, batch_size: int = 8, progress: bool = True) -> dict[str, dict]:
+    "Metrics of the constant, the oracle (synthetic truth only), the depth-only predictor and the ridge on `cache`'s tokens, on the store's test patient; scored once a process for a store and cache, and copied after."
+    return copy.deepcopy(_baselines(store, cache, targets, batch_size, progress)[0])
+
+def against_ridge_text(m: dict) -> str:
+    "A run's lead over the ridge (`against_ridge` of its metrics) as Markdown lines; empty where there is none."
+    return ''.join(f'\nmodel − ridge on the test {level} units, with the 95 % interval of {BOOTSTRAP_DRAWS} paired draws of them: '
+                   + '; '.join(f"{k} {v['difference']:+.3f} [{v['low']:+.3f}, {v['high']:+.3f}]" for k, v in by.items()) + '\n'
+                   for level, by in m.get('against_ridge', {}).items())
 
 def evaluate_run(model_dir: str | Path,       # a run folder of `hdexpr train`
                  *, store: str | Path | None = None,  # the run's patch store, when it has moved since training (default: where its config.json says)
@@ -143,15 +167,18 @@ def evaluate_run(model_dir: str | Path,       # a run folder of `hdexpr train`
     run = read_run(model_dir, store=store)
     store = run.store
     targets = targets_of(store)
-    results = {'model': _scored(store, targets, lambda ids: predict_in_context(run, ids), batch_size),
+    predict = lambda ids: predict_in_context(run, ids)
+    results = {'model': _scored(store, targets, predict, batch_size),
                **score_baselines(store, run.cache, targets, batch_size=batch_size, progress=progress)}
     results['model']['validation'] = validation_score(run, targets)
+    if (ridge := _baselines(store, run.cache, targets, batch_size, progress)[1]) is not None:   # units: is the model ahead of the ridge?
+        results['model']['against_ridge'] = {targets.score_level: paired_bootstrap(predicted_units(store, targets, predict, batch_size)[0], ridge[0], ridge[1])}
     shown = [g for g in FIGURE_GENES if g in store.genes]
     files = {'best_metrics.json': json.dumps({**results['model'], 'epoch': run.epoch}, indent=1),
              'baselines.json': json.dumps({k: v for k, v in results.items() if k != 'model'}, indent=1),
              'per_gene.csv': per_gene_table(results).to_csv(index=False),
              'visualization_metrics.json': json.dumps({name: {g: m['genes'][g] for g in shown} for name, m in results.items()}, indent=1),
-             'metrics.md': metrics_table(results).round(4).to_markdown() + '\n'}
+             'metrics.md': metrics_table(results).round(4).to_markdown() + '\n' + against_ridge_text(results['model'])}
     for name, text in files.items(): write_atomic(run.path / name, text)
     return results
 

@@ -20,10 +20,10 @@ from ..store.targets import Targets, targets_of
 from ..model.losses import _check_shapes, in_tissue
 
 # %% auto #0
-__all__ = ['SSIM_DTYPE', 'STRUCTURE_SIGMA', 'LOG_FLOOR', 'minmax_in_tissue', 'separable_filter', 'masked_ssim',
-           'smooth_in_tissue', 'structure_ssim', 'MetricAccumulator', 'evaluate_patches', 'train_mean_rate',
-           'constant_predictor', 'depth_predictor', 'oracle_predictor', 'log_rate_of', 'GeneCovariance',
-           'gene_structure', 'evaluate_store', 'metrics_table']
+__all__ = ['SSIM_DTYPE', 'STRUCTURE_SIGMA', 'BOOTSTRAP_DRAWS', 'LOG_FLOOR', 'minmax_in_tissue', 'separable_filter', 'masked_ssim',
+           'smooth_in_tissue', 'structure_ssim', 'MetricAccumulator', 'evaluate_patches', 'unit_scores',
+           'paired_bootstrap', 'train_mean_rate', 'constant_predictor', 'depth_predictor', 'oracle_predictor',
+           'log_rate_of', 'GeneCovariance', 'gene_structure', 'evaluate_store', 'metrics_table']
 
 # %% ../../nbs/40_metrics.ipynb #c45c564d
 def _moments(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -227,6 +227,36 @@ def evaluate_patches(pred: torch.Tensor, counts: torch.Tensor, mask: torch.Tenso
 
     Shapes: pred (B, G, H, W) expected counts, counts (B, G, H, W), mask (B, H, W) bool"""
     return MetricAccumulator(genes, levels, min_fraction=min_fraction).update(pred, counts, mask).compute()
+
+# %% ../../nbs/40_metrics.ipynb #272c4e44
+BOOTSTRAP_DRAWS = 2000   # resamples of the test units behind a paired bootstrap interval
+
+def unit_scores(pred: torch.Tensor, counts: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per set of units: the mean over genes of the PCC of counts and of normalised expression, and the PCC of depth.
+
+    Shapes: pred, counts (D, U, G), D sets of U units → three (D,) float64 tensors"""
+    p, k = (x.double().permute(0, 2, 1)[..., None] for x in (pred, counts))   # a set of units as one patch of U × 1 bins
+    m = torch.ones(p.shape[0], p.shape[2], 1, dtype=torch.bool)
+    normalised, depth = _composition(p, k, m)
+    return {'pcc': _pearson(*_moments(p, k, m)).nanmean(1), 'pcc_normalised': _pearson(*normalised).nanmean(1),
+            'pcc_depth': _pearson(*depth)[:, 0]}
+
+def paired_bootstrap(a: torch.Tensor, b: torch.Tensor, counts: torch.Tensor, *, draws: int = BOOTSTRAP_DRAWS, seed: int = 0,
+                     chunk: int = 200) -> dict[str, dict[str, float]]:
+    """How far predictor `a` is ahead of `b` on the same units, per score of `unit_scores`: the difference on all units, and
+    its 2.5 and 97.5 percentiles over `draws` draws of the units with replacement, the same draw for both.
+
+    Shapes: a, b, counts (U, G)"""
+    if not a.shape == b.shape == counts.shape: raise ValueError(f'paired_bootstrap: expected predictions and counts of one shape (units, genes), got {tuple(a.shape)}, {tuple(b.shape)} and {tuple(counts.shape)}')
+    gen, diffs = torch.Generator().manual_seed(seed), []
+    whole = {k: v.item() - unit_scores(b[None], counts[None])[k].item() for k, v in unit_scores(a[None], counts[None]).items()}
+    for start in range(0, draws, chunk):
+        idx = torch.randint(len(counts), (min(chunk, draws - start), len(counts)), generator=gen)
+        sa, sb = unit_scores(a[idx], counts[idx]), unit_scores(b[idx], counts[idx])
+        diffs.append(torch.stack([sa[k] - sb[k] for k in whole], 1))
+    low, high = torch.cat(diffs).nanquantile(torch.tensor([0.025, 0.975], dtype=torch.float64), dim=0)
+    return {k: {'difference': d, 'low': low[i].item(), 'high': high[i].item()} for i, (k, d) in enumerate(whole.items())}
+
 
 # %% ../../nbs/40_metrics.ipynb #a2858bf9
 def _read(array, idx) -> np.ndarray:
