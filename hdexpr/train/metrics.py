@@ -249,7 +249,8 @@ def paired_bootstrap(a: torch.Tensor, b: torch.Tensor, counts: torch.Tensor, *, 
     Shapes: a, b, counts (U, G)"""
     if not a.shape == b.shape == counts.shape: raise ValueError(f'paired_bootstrap: expected predictions and counts of one shape (units, genes), got {tuple(a.shape)}, {tuple(b.shape)} and {tuple(counts.shape)}')
     gen, diffs = torch.Generator().manual_seed(seed), []
-    whole = {k: v.item() - unit_scores(b[None], counts[None])[k].item() for k, v in unit_scores(a[None], counts[None]).items()}
+    on_all = unit_scores(b[None], counts[None])
+    whole = {k: v.item() - on_all[k].item() for k, v in unit_scores(a[None], counts[None]).items()}
     for start in range(0, draws, chunk):
         idx = torch.randint(len(counts), (min(chunk, draws - start), len(counts)), generator=gen)
         sa, sb = unit_scores(a[idx], counts[idx]), unit_scores(b[idx], counts[idx])
