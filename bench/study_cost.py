@@ -50,12 +50,6 @@ def run_reproduce(work: Path, *, quick: bool) -> tuple[Path, float]:
     return out, time.perf_counter() - t
 
 
-def native_bf16() -> bool:
-    "Whether this CPU computes bf16 natively (AVX512-BF16 or AMX)."
-    flags = Path('/proc/cpuinfo').read_text() if Path('/proc/cpuinfo').exists() else ''
-    return 'avx512_bf16' in flags or 'amx_bf16' in flags
-
-
 def study_batch(work: Path, batch_size: int | None = None) -> dict:
     "What a training step of the study's model needs, built once: the tiny study's store, its tokens and first batch (`batch_size`: the recipe's), the statistics."
     from run_all import tiny_store
@@ -106,7 +100,7 @@ def study_step(parts: dict, *, dtype=None, how: str | None = None):
 def step_times(work: Path, *, reps: int) -> dict:
     "Seconds of one training step of the study's model in fp32, bf16, the chosen precision, channels_last, compiled, with torch.stack and with equal weights, timed in turns."
     from run_all import interleaved, summary
-    from hdexpr.model.encoders import autocast_dtype
+    from hdexpr.model.encoders import autocast_dtype, native_bf16
     parts = study_batch(work)
     chosen = autocast_dtype(parts['base'].precision, torch.device('cpu'))
     variants = {'fp32': (None, None), 'bf16': (torch.bfloat16, None),
@@ -114,7 +108,7 @@ def step_times(work: Path, *, reps: int) -> dict:
                 'fp32, channels_last': (None, 'channels_last'), 'fp32, torch.compile': (None, 'compile'),
                 'fp32, torch.stack (before stack_tasks)': (None, 'torch.stack'), 'fp32, equal weights (no GradNorm)': (None, 'equal')}
     fns = {name: study_step(parts, dtype=dtype, how=how) for name, (dtype, how) in variants.items()}
-    slow_bf16 = not native_bf16()
+    slow_bf16 = not native_bf16('cpu')
     bf16 = fns.pop('bf16')
     t = time.perf_counter(); fns['fp32, torch.compile'](); compile_s = time.perf_counter() - t   # the first step compiles
     times = interleaved(fns, reps=reps)

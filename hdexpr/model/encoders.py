@@ -24,7 +24,8 @@ from timm.models.vision_transformer import checkpoint_filter_fn as _vit_checkpoi
 __all__ = ['DEFAULT_ENCODER', 'WEIGHT_SUFFIXES', 'DEVICES', 'PRECISIONS', 'EncoderSpec', 'register_encoder', 'list_encoders',
            'get_encoder_spec', 'TinyPatchEncoder', 'hdexpr_tiny_random', 'efficientnet_lite0_to_timm',
            'efficientnet_lite0_package_file', 'build_backbone', 'resolve_weights', 'load_weights', 'resolve_device',
-           'autocast_dtype', 'maybe_autocast', 'tokens_to_grid', 'TokenGridEncoder', 'check_images', 'load_encoder']
+           'native_bf16', 'autocast_dtype', 'maybe_autocast', 'tokens_to_grid', 'TokenGridEncoder', 'check_images',
+           'load_encoder']
 
 # %% ../../nbs/21_encoders.ipynb #3e47ebea
 @dataclass(frozen=True)
@@ -246,10 +247,15 @@ def resolve_device(device: str | torch.device = 'auto') -> torch.device:
         return torch.device(name)
     raise ValueError(f"device must be one of {DEVICES} (or 'cuda:N'), got {device!r}")
 
+def native_bf16(device: str | torch.device) -> bool:
+    "Whether `device` computes bf16 in hardware: CUDA, or a CPU with AMX or AVX512-BF16 units."
+    if torch.device(device).type == 'cuda': return True
+    return torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
+
 def autocast_dtype(precision: str, device: str | torch.device) -> torch.dtype | None:
-    "The autocast dtype of `precision` on `device`: bfloat16 for 'bf16', and for 'auto' on CUDA; None (plain fp32) otherwise."
+    "The autocast dtype of `precision` on `device`: bfloat16 for 'bf16', and for 'auto' where `native_bf16`; None (plain fp32) otherwise."
     if precision not in PRECISIONS: raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    return torch.bfloat16 if precision == 'bf16' or (precision == 'auto' and torch.device(device).type == 'cuda') else None
+    return torch.bfloat16 if precision == 'bf16' or (precision == 'auto' and native_bf16(device)) else None
 
 def maybe_autocast(device: str | torch.device, dtype: torch.dtype | None):
     "`torch.autocast` to `dtype` on `device`, or a context that changes nothing when `dtype` is None."
@@ -275,7 +281,7 @@ class TokenGridEncoder(nn.Module):
         super().__init__()
         self.backbone, self.spec = backbone, spec
         autocast_dtype(precision, 'cpu')   # checks the name
-        self.precision = precision   # 'fp32', 'bf16' or 'auto' (bf16 on CUDA): see `autocast_dtype`
+        self.precision = precision   # 'fp32', 'bf16' or 'auto' (bf16 where `native_bf16`): see `autocast_dtype`
         if spec.is_vit and getattr(backbone, 'num_prefix_tokens', 0) != spec.prefix_tokens:
             raise ValueError(f"{spec.name}: the spec drops {spec.prefix_tokens} prefix tokens but {spec.architecture} "
                              f"has {backbone.num_prefix_tokens} (class + registers); fix prefix_tokens or model_kwargs")
