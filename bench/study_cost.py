@@ -11,8 +11,8 @@ then as many one-thread processes as cores side by side, each taking that many s
 runs on a CPU): the throughput ratio.
 
 Training step: the study's recipe (`TrainConfig()`: the decoder with its image branch, four levels balanced
-by GradNorm, batches of 8, as the recipe trains spots; it trains 2 µm bins in batches of 2) on a batch of the tiny study's patches (every patch is 128 × 128 bins, so a
-step costs the same on any study), forward + losses + GradNorm + backward + optimiser step, in fp32, in
+by GradNorm) in the batches it trains 2 µm bins in (2) on a batch of the tiny study's patches (every patch is 128 × 128
+bins, so a step costs the same on any study), forward + losses + GradNorm + backward + optimiser step, in fp32, in
 bf16 autocast, in the precision `auto` resolves to here, and in fp32 with the model and inputs in `channels_last`
 and with the decoder compiled (`compile_decoder`, its compiling step reported apart), and in fp32 with the scale
 losses stacked by a plain `torch.stack` (what `stack_tasks` replaced: GradNorm's per-level backward then ran every
@@ -48,6 +48,12 @@ def run_reproduce(work: Path, *, quick: bool) -> tuple[Path, float]:
     t = time.perf_counter()
     subprocess.run(cmd, check=True)
     return out, time.perf_counter() - t
+
+
+def study_bins_batch() -> int:
+    "The batch size the study's recipe trains 2 µm bins in."
+    from hdexpr.train.recipes import RECIPES
+    return RECIPES['study'].by_supervision['bins']['batch_size']
 
 
 def study_batch(work: Path, batch_size: int | None = None) -> dict:
@@ -101,7 +107,7 @@ def step_times(work: Path, *, reps: int) -> dict:
     "Seconds of one training step of the study's model in fp32, bf16, the chosen precision, channels_last, compiled, with torch.stack and with equal weights, timed in turns."
     from run_all import interleaved, summary
     from hdexpr.model.encoders import autocast_dtype, native_bf16
-    parts = study_batch(work)
+    parts = study_batch(work, study_bins_batch())
     chosen = autocast_dtype(parts['base'].precision, torch.device('cpu'))
     variants = {'fp32': (None, None), 'bf16': (torch.bfloat16, None),
                 f'chosen ({parts["base"].precision} -> {"fp32" if chosen is None else chosen})': (chosen, None),
@@ -141,8 +147,7 @@ def side_by_side_times(work: Path, *, steps: int) -> dict:
     against one process per core side by side (`fit_runs`' way on a CPU), each in a fresh Python: the throughput ratio of the two."""
     from child import run_children
     from hdexpr.train.distributed import cpu_threads
-    from hdexpr.train.recipes import RECIPES
-    cores, batch = cpu_threads(), RECIPES['study'].by_supervision['bins']['batch_size']
+    cores, batch = cpu_threads(), study_bins_batch()
     alone = run_children(STEPS, [(BENCH, work, cores, steps, batch)])[0]['seconds']
     apart = run_children(STEPS, [(BENCH, work, 1, steps, batch)] * cores)
     return {'cores': cores, 'batch': batch, 'steps_each': steps, 'alone_s': round(alone, 1), 'side_by_side_s': [round(r['seconds'], 1) for r in apart],

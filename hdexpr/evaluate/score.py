@@ -133,8 +133,10 @@ def _scored(store, targets: Targets, predict, batch_size: int) -> dict:
     views = [targets] + [v for v in [targets.truth_view(store)] if v is not None]
     return _merged([evaluate_store(store, predict, targets=t, batch_size=batch_size) for t in views])
 
-def _baselines(store, cache, targets: Targets, batch_size: int, progress: bool) -> tuple[dict, tuple | None]:
-    "The baselines' metrics and `ridge_units` (None without units), scored once a process for a store and cache."
+def score_baselines(store, cache, targets: Targets, *, batch_size: int = 8, progress: bool = True) -> tuple[dict, tuple | None]:
+    """Metrics of the constant, the oracle (synthetic truth only), the depth-only predictor and the ridge on `cache`'s tokens
+    on the store's test patient, and `ridge_units` (None without units): scored once a process for a store and cache, so
+    copy the metrics before changing them."""
     key = (store.key, str(Path(store.path).resolve()), json.dumps(cache.key, sort_keys=True))
     if key not in _BASELINES:
         predictors = {'constant': constant_predictor(train_mean_rate(store))}
@@ -147,9 +149,6 @@ def _baselines(store, cache, targets: Targets, batch_size: int, progress: bool) 
         _BASELINES[key] = scored, ridge
     return _BASELINES[key]
 
-def score_baselines(store, cache, targets: Targets, *, batch_size: int = 8, progress: bool = True) -> dict[str, dict]:
-    "Metrics of the constant, the oracle (synthetic truth only), the depth-only predictor and the ridge on `cache`'s tokens, on the store's test patient; scored once a process for a store and cache, and copied after."
-    return copy.deepcopy(_baselines(store, cache, targets, batch_size, progress)[0])
 
 def against_ridge_text(m: dict) -> str:
     "A run's lead over the ridge (`against_ridge` of its metrics) as Markdown lines; empty where there is none."
@@ -168,10 +167,10 @@ def evaluate_run(model_dir: str | Path,       # a run folder of `hdexpr train`
     store = run.store
     targets = targets_of(store)
     predict = lambda ids: predict_in_context(run, ids)
-    results = {'model': _scored(store, targets, predict, batch_size),
-               **score_baselines(store, run.cache, targets, batch_size=batch_size, progress=progress)}
+    baselines, ridge = score_baselines(store, run.cache, targets, batch_size=batch_size, progress=progress)
+    results = {'model': _scored(store, targets, predict, batch_size), **copy.deepcopy(baselines)}
     results['model']['validation'] = validation_score(run, targets)
-    if (ridge := _baselines(store, run.cache, targets, batch_size, progress)[1]) is not None:   # units: is the model ahead of the ridge?
+    if ridge is not None:   # units: is the model ahead of the ridge?
         results['model']['against_ridge'] = {targets.score_level: paired_bootstrap(predicted_units(store, targets, predict, batch_size)[0], ridge[0], ridge[1])}
     shown = [g for g in FIGURE_GENES if g in store.genes]
     files = {'best_metrics.json': json.dumps({**results['model'], 'epoch': run.epoch}, indent=1),

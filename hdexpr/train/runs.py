@@ -57,7 +57,7 @@ class TrainConfig:
     seed: int = 0                    # the training seed: the split, the initial weights, the batches and dropout
     decoder: dict = field(default_factory=lambda: dict(STUDY_DECODER))  # decoder settings, e.g. {"hidden_dim": 128, "image_branch": true}
     device: str = 'auto'             # auto (the GPU when there is one), cpu, cuda or cuda:N
-    precision: str = 'auto'          # auto (bf16 where native_bf16, else fp32), fp32 or bf16
+    precision: str = 'auto'          # auto (bf16 on a GPU or a CPU with bf16 units, else fp32), fp32 or bf16
     compile: bool = False            # compile the decoder with torch.compile (a minute or two first, faster steps after)
     probe_from: str | None = None    # a probe='only' run on the same store and split: its probe starts this run's (decoder probe 'add')
 
