@@ -16,6 +16,7 @@ from pathlib import Path
 from spots_vs_hd import _fit
 
 STARTS = {'from scratch': {}, 'from the probe': {'probe': 'add'}}
+SCORES = ('pcc', 'pcc_normalised', 'pcc_depth')   # raw, normalised and depth PCC at spot level
 BASELINES = {'ridge': 'ridge on pooled tokens', 'depth': 'depth only (reads the test truth)', 'oracle': 'oracle'}
 
 
@@ -36,26 +37,25 @@ def run_regime(out: Path, *, assay: str, regime: str, val_split: str, quick: boo
         scored = evaluate_run(run, progress=False)
         m = scored['model']
         rows[start] = {**fitted, 'validation': m['validation']['spot'], 'kept_epoch': json.loads((run / 'best_metrics.json').read_text())['epoch'],
-                       'spot': {k: m['resolutions']['spot'][k] for k in ('pcc', 'pcc_normalised', 'pcc_depth')},
+                       'spot': {k: m['resolutions']['spot'][k] for k in SCORES},
                        '2um': m['resolutions']['2um']['pcc'], 'against_ridge': m['against_ridge']['spot']}
     chosen = max(rows, key=lambda s: rows[s]['validation'])
-    base = {name: {k: scored[name]['resolutions']['spot'][k] for k in ('pcc', 'pcc_normalised', 'pcc_depth')} for name in ('ridge', 'depth', 'oracle')}
+    base = {name: {k: scored[name]['resolutions']['spot'][k] for k in SCORES} for name in ('ridge', 'depth', 'oracle')}
     return {'chosen': chosen, 'runs': rows, 'baselines': base, 'oracle_2um': scored['oracle']['resolutions']['2um']['pcc']}
 
 
 def markdown(report: dict) -> str:
-    scores = ('pcc', 'pcc_normalised', 'pcc_depth')
     lines = [f"{report['assay']}, `--val_split {report['val_split']}`, P5's test spots; model − ridge: 95 % interval of paired draws", '',
              '| regime, start | validation (kept epoch) | raw | normalised | depth | 2 µm (HD truth) | model − ridge: raw | normalised | depth |',
              '|:--|--:|--:|--:|--:|--:|--:|--:|--:|']
     for regime, r in report['regimes'].items():
         for start, run in r['runs'].items():
             mark = ' (**chosen**)' if start == r['chosen'] else ''
-            lead = [f"{run['against_ridge'][k]['difference']:+.3f} [{run['against_ridge'][k]['low']:+.3f}, {run['against_ridge'][k]['high']:+.3f}]" for k in scores]
+            lead = [f"{run['against_ridge'][k]['difference']:+.3f} [{run['against_ridge'][k]['low']:+.3f}, {run['against_ridge'][k]['high']:+.3f}]" for k in SCORES]
             lines.append(f"| {regime}, {start}{mark} | {run['validation']:.3f} ({run['kept_epoch']} of {run['last_epoch']}) | "
-                         + ' | '.join(f"{run['spot'][k]:.3f}" for k in scores) + f" | {run['2um']:.3f} | " + ' | '.join(lead) + ' |')
+                         + ' | '.join(f"{run['spot'][k]:.3f}" for k in SCORES) + f" | {run['2um']:.3f} | " + ' | '.join(lead) + ' |')
         for name, b in r['baselines'].items():
-            lines.append(f"| {regime}, {BASELINES[name]} | | " + ' | '.join(f'{b[k]:.3f}' for k in scores) + (f" | {r['oracle_2um']:.3f}" if name == 'oracle' else ' |') + ' | | | |')
+            lines.append(f"| {regime}, {BASELINES[name]} | | " + ' | '.join(f'{b[k]:.3f}' for k in SCORES) + (f" | {r['oracle_2um']:.3f}" if name == 'oracle' else ' |') + ' | | | |')
     return '\n'.join(lines) + '\n'
 
 

@@ -56,8 +56,8 @@ def study_bins_batch() -> int:
     return RECIPES['study'].by_supervision['bins']['batch_size']
 
 
-def study_batch(work: Path, batch_size: int | None = None) -> dict:
-    "What a training step of the study's model needs, built once: the tiny study's store, its tokens and first batch (`batch_size`: the recipe's), the statistics."
+def study_batch(work: Path, batch_size: int) -> dict:
+    "What a training step of the study's model needs, built once: the tiny study's store, its tokens and first batch of `batch_size` patches, the statistics."
     from run_all import tiny_store
     from hdexpr.store.embeddings import build_embedding_cache
     from hdexpr.store.targets import targets_of
@@ -67,7 +67,7 @@ def study_batch(work: Path, batch_size: int | None = None) -> dict:
     base = TrainConfig(store=str(store.path))
     cache = build_embedding_cache(store, base.encoder, progress=False)
     targets, ids = targets_of(store), list(range(len(store)))
-    batch = epoch_batches(store, ids, batch_size=batch_size or base.batch_size)[0]
+    batch = epoch_batches(store, ids, batch_size=batch_size)[0]
     tokens, b = BatchReader(store, cache, [batch], image=True)[0]
     return {'base': base, 'cache': cache, 'targets': targets, 'ids': ids, 'batch': batch, 'tokens': tokens, 'b': b,
             'on': _on_batch(torch.device('cpu'), b, targets), 'stats': targets.training_stats(store, ids)}
