@@ -21,16 +21,21 @@ import argparse, json, subprocess, sys, time
 from pathlib import Path
 
 
-def _fit(recipe, out: Path, **settings) -> dict:
-    "Train with `recipe` (its learning-rate choice) and `settings`; what the report keeps of the run."
+def _summary(out: Path) -> dict:
+    "What the report keeps of a trained run: its chosen learning rate, best and last epoch, and validation curve."
     import pandas as pd
     from hdexpr.evaluate.figures import score_column
+    log = pd.read_csv(out / 'log.csv'); col = score_column(log)
+    return {'lr': json.loads((out / 'sweep.json').read_text())['chosen_lr'], 'best_epoch': int(log.epoch[log[col].idxmax()]),
+            'last_epoch': int(log.epoch.iloc[-1]), 'val_curve': log[col].round(4).tolist()}
+
+
+def _fit(recipe, out: Path, **settings) -> dict:
+    "Train with `recipe` (its learning-rate choice) and `settings`; what the report keeps of the run, and its seconds."
     t0 = time.time()
     print(f'training {out.name} (learning rate chosen on the validation split; its log.csv grows per epoch)', file=sys.stderr, flush=True)
     recipe.fit(out, progress=False, **settings)
-    log = pd.read_csv(out / 'log.csv'); col = score_column(log)
-    return {'seconds': round(time.time() - t0, 1), 'lr': json.loads((out / 'sweep.json').read_text())['chosen_lr'],
-            'best_epoch': int(log.epoch[log[col].idxmax()]), 'last_epoch': int(log.epoch.iloc[-1]), 'val_curve': log[col].round(4).tolist()}
+    return {'seconds': round(time.time() - t0, 1), **_summary(out)}
 
 
 def run_study(out: Path, size: str, regime: str, assays: list[str], encoder: str, quick: bool) -> dict:

@@ -195,6 +195,10 @@ def _show_training(result, args):
     pcc = lambda name: results[name]['resolutions'][level]['pcc']
     print(f"{out}: test PCC at {level_label(level)} {pcc('model'):.4f}" + (f" (oracle {pcc('oracle'):.4f}, constant {pcc('constant'):.4f})"
                                                           if 'oracle' in results else ''))
+    if (choice := out / 'decoders.json').exists():   # the recipe chose the decoder: which, and what each validated
+        choice = json.loads(choice.read_text())
+        print(f"decoder chosen on the validation split: {choice['chosen']} ("
+              + ', '.join(f'{name} {score:.4f}' for name, score in choice['validation'].items()) + ')')
 
 COMMANDS['train'] = Command('hdexpr.cli:train', show=_show_training, config='hdexpr.train.runs:TrainConfig',
                             config_defaults='hdexpr.train.recipes:FLAG_DEFAULTS', config_groups='hdexpr.train.runs:CONFIG_GROUPS')

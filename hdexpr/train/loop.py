@@ -38,7 +38,7 @@ from ..store.targets import Targets, read_patches, targets_of
 # %% auto #0
 __all__ = ['COSINE_FLOOR', 'LOADER_WORKERS', 'overlapping', 'split_patches', 'epoch_batches', 'run_levels', 'step_budget',
            'lr_factor', 'rng_state', 'set_rng_state', 'micro_batch_seed', 'step_plan', 'BatchReader', 'batch_loader',
-           'step_total', 'train_epoch', 'validate', 'fitted_probe', 'fit', 'fit_sweep']
+           'step_total', 'train_epoch', 'validate', 'fitted_probe', 'fit', 'best_validation', 'fit_sweep']
 
 # %% ../../nbs/52_train.ipynb #8933b47e
 def _random_val(mine: pd.DataFrame, val_fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -430,6 +430,10 @@ def _save_epoch(out: Path, model, loss_module, gradnorm, optimizer, scheduler, s
     _write_log(out, state['log'])
 
 # %% ../../nbs/52_train.ipynb #7d148fd3
+def best_validation(run: str | Path) -> float:
+    "The validation PCC of the epoch the run folder `run` keeps (`checkpoints/best.pt`): what early stopping, the learning rate and the recipe's choices compare."
+    return float(load_checkpoint(Path(run) / 'checkpoints' / 'best.pt')['score'])
+
 def fit_sweep(cfg: TrainConfig, out: str | Path, *, lrs, sweep_steps: int, resume: bool = True, progress: bool = True) -> Path:
     """Train `cfg` into `out` with the learning rate of `lrs` that validated best after `sweep_steps` steps, continuing what a run of
     these settings left there as `fit` does (refused when `resume` is False); the winner's opening is kept; `sweep.json` records the choice."""
@@ -441,7 +445,7 @@ def fit_sweep(cfg: TrainConfig, out: str | Path, *, lrs, sweep_steps: int, resum
         started = run_started(out, resume=resume)
         for lr, trial in trials.items():      # finished openings are read back, an interrupted one continued
             fit(replace(cfg, lr=lr), trial, progress=progress, stop_after_steps=sweep_steps)
-            scores[lr] = float(pd.read_csv(trial / 'log.csv')[column].max())
+            scores[lr] = best_validation(trial)
         best = max(lrs, key=lambda lr: (scores[lr], -lr))   # ties: the smaller step
         if not started:                       # the run proper continues its candidate's opening
             with atomic_dir(out) as tmp: shutil.copytree(trials[best], tmp, dirs_exist_ok=True)

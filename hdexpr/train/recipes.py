@@ -5,7 +5,7 @@
 # %% ../../nbs/53_recipes.ipynb #782ca6b5
 from __future__ import annotations
 
-import multiprocessing, os, time
+import json, multiprocessing, os, shutil, time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
@@ -16,23 +16,27 @@ import torch
 
 from ..model.encoders import resolve_device
 from .distributed import cpu_threads
-from .loop import fit, fit_sweep
+from ..core.folders import atomic_dir, folder_lock, write_atomic
+from .loop import best_validation, fit, fit_sweep
 from ..store.patches import PatchStore
-from .runs import ConfigError, TrainConfig
+from .runs import ConfigError, TrainConfig, run_started
 
 # %% auto #0
 __all__ = ['RECIPES', 'SMOKE', 'FLAG_DEFAULTS', 'Recipe', 'smoke', 'side_by_side', 'run_progress', 'fit_runs']
 
 # %% ../../nbs/53_recipes.ipynb #199e0269
+_CHOICES = ('lrs', 'decoders')   # what a recipe chooses on the validation split, and `by_supervision` may set besides TrainConfig settings
+
 @dataclass(frozen=True)
 class Recipe:
-    "A way to train: settings over `TrainConfig`'s defaults, and the learning rates to choose among on the validation split."
+    "A way to train: settings over `TrainConfig`'s defaults, and the learning rates and decoders to choose among on the validation split."
     name: str
     description: str                           # one line, for `hdexpr train --help`
     config: dict = field(default_factory=dict) # TrainConfig settings over its defaults
     lrs: tuple[float, ...] = ()                # choose the learning rate among these on the validation split (empty: the config's)
     sweep_steps: int = 140                     # optimiser steps each candidate learning rate trains before the choice
-    by_supervision: dict = field(default_factory=dict)  # settings over `config`, and `lrs`, on stores of one supervision ('bins' or 'spots'), chosen on their validation split
+    decoders: dict = field(default_factory=dict)  # choose the decoder among these ({name: decoder settings}) on the validation split, each trained in full (empty: the config's)
+    by_supervision: dict = field(default_factory=dict)  # settings over `config`, `lrs` and `decoders`, on stores of one supervision ('bins' or 'spots')
 
     @property
     def suffix(self) -> str:
@@ -47,34 +51,59 @@ class Recipe:
         "The learning rates to choose among on `store`: those of its supervision (`by_supervision`), else the recipe's `lrs`."
         return tuple(self._over(store).get('lrs', self.lrs))
 
+    def decoder_choices(self, store: str | None = None) -> dict:
+        "The decoders to choose among on `store` ({name: decoder settings}): those of its supervision (`by_supervision`), else the recipe's `decoders`."
+        return dict(self._over(store).get('decoders', self.decoders))
+
     def train_config(self, **settings) -> TrainConfig:
         """The `TrainConfig` of this recipe with `settings` over it; decoder settings add up: the recipe's to `TrainConfig`'s, those
         given to the recipe's. With a `store`, the recipe's settings for that store's supervision (`by_supervision`) come between the two."""
-        own = {**self.config, **{k: v for k, v in self._over(settings.get('store')).items() if k != 'lrs'}}
+        own = {**self.config, **{k: v for k, v in self._over(settings.get('store')).items() if k not in _CHOICES}}
         merged = {**own, **settings,
                   'decoder': {**TrainConfig().decoder, **own.get('decoder', {}), **(settings.get('decoder') or {})}}
         try: return TrainConfig.from_dict(merged, source=f'the {self.name} recipe')
         except ConfigError as e: raise ValueError(f'--{e.field} {e.problem}') from None   # the recipe's own settings are valid: one given over it is not
 
     def fit(self, out: str | Path, *, resume: bool = True, progress: bool = True, **settings) -> Path:
-        """Train a run of this recipe (with `settings` over it) into `out`, the learning rate chosen first unless `settings` give one; a run of
-        the same settings there is continued (refused when `resume` is False). A decoder with `probe='add'` starts from the probe alone,
-        trained first by this recipe into `<out>_probe` (unless `settings` name one in `probe_from`)."""
+        """Train a run of this recipe (with `settings` over it) into `out`: the decoder chosen first (`decoder_choices`) unless `settings` set
+        what the choices differ in, the learning rate unless `settings` give one; a run of the same settings there is continued (refused when
+        `resume` is False). A decoder with `probe='add'` starts from the probe alone, trained first by this recipe into `<out>_probe`
+        (unless `settings` name one in `probe_from`)."""
+        out, given = Path(out), settings.get('decoder') or {}
+        decoders = self.decoder_choices(settings.get('store'))
+        if decoders and not given.keys() & {k for decoder in decoders.values() for k in decoder}:
+            return self._fit_decoders(out, decoders, resume=resume, progress=progress, settings=settings)
         cfg = self.train_config(**settings)
         if cfg.decoder.get('probe') == 'add' and cfg.probe_from is None:
-            alone = {**(settings.get('decoder') or {}), 'probe': 'only', 'image_branch': False}
-            probe = self.fit(Path(out).with_name(f'{Path(out).name}_probe'), resume=resume, progress=progress, **{**settings, 'decoder': alone})
+            alone = {**given, 'probe': 'only', 'image_branch': False}
+            probe = self.fit(out.with_name(f'{out.name}_probe'), resume=resume, progress=progress, **{**settings, 'decoder': alone})
             settings = {**settings, 'probe_from': str(probe)}
             cfg = self.train_config(**settings)
         if (lrs := self.learning_rates(settings.get('store'))) and 'lr' not in settings:
             return fit_sweep(cfg, out, lrs=lrs, sweep_steps=self.sweep_steps, resume=resume, progress=progress)
         return fit(cfg, out, resume=resume, progress=progress)
 
+    def _fit_decoders(self, out: Path, decoders: dict, *, resume: bool, progress: bool, settings: dict) -> Path:
+        """Each of `decoders` trained in full by this recipe into `<out>_decoders/<name>`, and the one that validates best (ties: the first)
+        copied into `out`, unless a run is there already (continued as `fit` does: refused when `resume` is False); `decoders.json` records the choice."""
+        tried = {name: out.with_name(f'{out.name}_decoders') / name for name in decoders}
+        with folder_lock(out, what='training run'):   # the candidates' folder too: it is named after the run's
+            started = run_started(out, resume=resume)
+            scores = {name: best_validation(self.fit(tried[name], progress=progress, **{**settings, 'decoder': {**(settings.get('decoder') or {}), **decoder}}))
+                      for name, decoder in decoders.items()}   # finished candidates are read back, an interrupted one continued
+            chosen = max(decoders, key=scores.get)
+            if not started:
+                with atomic_dir(out) as tmp: shutil.copytree(tried[chosen], tmp, dirs_exist_ok=True)
+            write_atomic(out / 'decoders.json', json.dumps({'decoders': decoders, 'validation': scores, 'chosen': chosen}, indent=1))
+        return out
+
 # %% ../../nbs/53_recipes.ipynb #3fe0698c
 RECIPES = {r.name: r for r in (
     Recipe('study', "the study's converged recipe: batches of 8 for 60 epochs on spots, 2 for 40 on 2 µm bins, cosine decay, early stopping, "
-                    'the image branch, a rate as depth × shares; the learning rate chosen on the validation split', lrs=(5e-4, 2e-3),
-           by_supervision={'bins': {'batch_size': 2, 'epochs': 40, 'lrs': (2e-3, 4e-3)}}),
+                    'the image branch, a rate as depth × shares; the learning rate chosen on the validation split, and on spots, with '
+                    'bands of patch rows held out, the decoder from scratch or from the probe', lrs=(5e-4, 2e-3),
+           by_supervision={'bins': {'batch_size': 2, 'epochs': 40, 'lrs': (2e-3, 4e-3)},
+                           'spots': {'val_split': 'blocks', 'decoders': {'from_scratch': {'probe': 'off'}, 'from_probe': {'probe': 'add'}}}}),
     Recipe('reference', "the reference study's settings and decoder: AdamW at 5e-5, batches of 8 × 4, a constant rate, 40 epochs at most, "
                         'no image branch', {'lr': 5e-5, 'accumulate': 4, 'schedule': 'constant', 'epochs': 40, 'patience': 8,
                                             'decoder': {'image_branch': False}}))}
@@ -92,7 +121,9 @@ FLAG_DEFAULTS = {'lr': f"chosen on the validation split among {_listed(RECIPES['
                        + ''.join(f" ({_listed(over['lrs'])} on a store of {supervision})" for supervision, over in RECIPES['study'].by_supervision.items()
                                  if 'lrs' in over) + f" (--recipe reference: {RECIPES['reference'].config['lr']:g})",
                  **{k: f"{getattr(TrainConfig(), k)} ({v} on a store of {supervision})"
-                    for supervision, over in RECIPES['study'].by_supervision.items() for k, v in over.items() if k != 'lrs'}}   # what `--help` shows
+                    for supervision, over in RECIPES['study'].by_supervision.items() for k, v in over.items() if k not in _CHOICES},
+                 **{'decoder': f"{TrainConfig().decoder} (on a store of {supervision}, with " + ' or '.join(map(json.dumps, over['decoders'].values()))
+                               + ' over it, chosen on the validation split)' for supervision, over in RECIPES['study'].by_supervision.items() if 'decoders' in over}}   # what `--help` shows
 
 # %% ../../nbs/53_recipes.ipynb #213342b4
 def side_by_side(devices: list[str]) -> tuple[int, int]:
@@ -104,15 +135,16 @@ def side_by_side(devices: list[str]) -> tuple[int, int]:
 
 # %% ../../nbs/53_recipes.ipynb #526f8439
 def run_progress(out: str | Path) -> str | None:
-    "One line on where the run training into `out` is: its latest epoch and validation figure, in an opening of its learning-rate choice or in the run; None before its first epoch."
+    "One line on where the run training into `out` is: its latest epoch and validation figure, in the run or in what it chooses among (a learning rate's opening, a decoder); None before its first epoch."
     out = Path(out)
-    logs = [p for p in (out / 'log.csv', *out.with_name(f'{out.name}_sweep').glob('*/log.csv')) if p.exists()]
+    logs = [p for p in (out / 'log.csv', *out.with_name(f'{out.name}_sweep').glob('*/log.csv'), *out.with_name(f'{out.name}_decoders').glob('**/log.csv'))
+            if p.exists()]
     if not logs: return None
     log = max(logs, key=lambda p: p.stat().st_mtime)
     rows = pd.read_csv(log)
     if rows.empty: return None
     score = next(c for c in rows.columns if c.startswith('val_pcc_'))
-    where = '' if log.parent == out else f' (opening {log.parent.name})'
+    where = '' if log.parent == out else f' ({log.parent.relative_to(out.parent)})'
     return f'{out.name}{where}: epoch {int(rows.epoch.iloc[-1])}, {score} {rows[score].iloc[-1]:.4f}'
 
 def _fit_one(recipe: Recipe, out: Path, settings: dict, threads: int | None = None) -> float:

@@ -34,7 +34,7 @@ STUDY_DECODER = {'hidden_dim': 128, 'n_heads': 4, 'image_branch': True, 'factori
 
 @dataclass
 class TrainConfig:
-    "Every knob of a training run; the defaults are the study's converged recipe on spots (on 2 µm bins the recipe adds `RECIPES['study'].by_supervision`)."
+    "Every knob of a training run; the defaults are the study's converged recipe, to which `RECIPES['study'].by_supervision` adds its settings for each kind of store."
     store: str = ''                  # the patch store to train on (`hdexpr prepare --out`)
     loss: str = 'poisson'            # poisson (log λ), nb (log λ and a dispersion per gene) or mse (z-scores, the reference's baseline)
     encoder: str = DEFAULT_ENCODER   # the frozen encoder: efficientnet-lite0, virchow2, uni2-h, h-optimus-0 or tiny-random
