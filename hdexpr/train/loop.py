@@ -38,7 +38,7 @@ from ..store.targets import Targets, read_patches, targets_of
 # %% auto #0
 __all__ = ['COSINE_FLOOR', 'LOADER_WORKERS', 'overlapping', 'split_patches', 'epoch_batches', 'run_levels', 'step_budget',
            'lr_factor', 'rng_state', 'set_rng_state', 'micro_batch_seed', 'step_plan', 'BatchReader', 'batch_loader',
-           'step_total', 'train_epoch', 'validate', 'fitted_probe', 'fit', 'best_validation', 'fit_sweep']
+           'step_total', 'train_epoch', 'validate', 'fitted_probe', 'fit', 'best_validation', 'choose_run', 'fit_sweep']
 
 # %% ../../nbs/52_train.ipynb #8933b47e
 def _random_val(mine: pd.DataFrame, val_fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -434,22 +434,31 @@ def best_validation(run: str | Path) -> float:
     "The validation PCC of the epoch the run folder `run` keeps (`checkpoints/best.pt`): what early stopping, the learning rate and the recipe's choices compare."
     return float(load_checkpoint(Path(run) / 'checkpoints' / 'best.pt')['score'])
 
+@contextlib.contextmanager
+def choose_run(out: Path, trials: dict, train, *, resume: bool = True):
+    """With `out` locked, train each candidate of `trials` ({key: its run folder}) by `train(key, folder)`, keep the one that validates best
+    (`best_validation`; ties: the first listed) and copy it into `out` unless a run is there already (refused when `resume` is False); yields
+    (the key chosen, {key: its validation PCC}) with `out` still locked. Finished candidates are read back, an interrupted one continued."""
+    with folder_lock(out, what='training run'):   # the candidates' folders too: they are named after the run's
+        started, scores = run_started(out, resume=resume), {}
+        for key, folder in trials.items():
+            train(key, folder); scores[key] = best_validation(folder)
+        chosen = max(trials, key=scores.get)
+        if not started:
+            with atomic_dir(out) as tmp: shutil.copytree(trials[chosen], tmp, dirs_exist_ok=True)
+        yield chosen, scores
+
 def fit_sweep(cfg: TrainConfig, out: str | Path, *, lrs, sweep_steps: int, resume: bool = True, progress: bool = True) -> Path:
-    """Train `cfg` into `out` with the learning rate of `lrs` that validated best after `sweep_steps` steps, continuing what a run of
-    these settings left there as `fit` does (refused when `resume` is False); the winner's opening is kept; `sweep.json` records the choice."""
+    """Train `cfg` into `out` with the learning rate of `lrs` that validated best after `sweep_steps` steps (ties: the smaller), continuing
+    what a run of these settings left there as `fit` does (refused when `resume` is False); the winner's opening is kept; `sweep.json`
+    records the choice."""
     out, lrs = Path(out), sorted({float(lr) for lr in lrs})
     if not lrs: raise ValueError('fit_sweep: no learning rate to choose from; pass at least one in lrs')
     trials = {lr: out.with_name(f'{out.name}_sweep') / f'lr_{lr:g}' for lr in lrs}
-    column, scores = f'val_pcc_{targets_of(PatchStore(cfg.store)).score_level}', {}
-    with folder_lock(out, what='training run'):   # the sweep's folder too: it is named after the run's
-        started = run_started(out, resume=resume)
-        for lr, trial in trials.items():      # finished openings are read back, an interrupted one continued
-            fit(replace(cfg, lr=lr), trial, progress=progress, stop_after_steps=sweep_steps)
-            scores[lr] = best_validation(trial)
-        best = max(lrs, key=lambda lr: (scores[lr], -lr))   # ties: the smaller step
-        if not started:                       # the run proper continues its candidate's opening
-            with atomic_dir(out) as tmp: shutil.copytree(trials[best], tmp, dirs_exist_ok=True)
-        fit(replace(cfg, lr=best), out, progress=progress)
+    opening = lambda lr, trial: fit(replace(cfg, lr=lr), trial, progress=progress, stop_after_steps=sweep_steps)
+    with choose_run(out, trials, opening, resume=resume) as (best, scores):
+        fit(replace(cfg, lr=best), out, progress=progress)   # the run proper continues its candidate's opening
+        column = f'val_pcc_{targets_of(PatchStore(cfg.store)).score_level}'
         write_atomic(out / 'sweep.json', json.dumps({'lrs': lrs, 'sweep_steps': sweep_steps, column: {f'{lr:g}': v for lr, v in scores.items()},
                                                      'chosen_lr': best}, indent=1))
     return out

@@ -5,7 +5,7 @@
 # %% ../../nbs/53_recipes.ipynb #782ca6b5
 from __future__ import annotations
 
-import json, multiprocessing, os, shutil, time
+import json, multiprocessing, os, time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
@@ -16,10 +16,10 @@ import torch
 
 from ..model.encoders import resolve_device
 from .distributed import cpu_threads
-from ..core.folders import atomic_dir, folder_lock, write_atomic
-from .loop import best_validation, fit, fit_sweep
+from ..core.folders import write_atomic
+from .loop import choose_run, fit, fit_sweep
 from ..store.patches import PatchStore
-from .runs import ConfigError, TrainConfig, run_started
+from .runs import ConfigError, TrainConfig
 
 # %% auto #0
 __all__ = ['RECIPES', 'SMOKE', 'FLAG_DEFAULTS', 'Recipe', 'smoke', 'side_by_side', 'run_progress', 'fit_runs']
@@ -84,16 +84,12 @@ class Recipe:
         return fit(cfg, out, resume=resume, progress=progress)
 
     def _fit_decoders(self, out: Path, decoders: dict, *, resume: bool, progress: bool, settings: dict) -> Path:
-        """Each of `decoders` trained in full by this recipe into `<out>_decoders/<name>`, and the one that validates best (ties: the first)
-        copied into `out`, unless a run is there already (continued as `fit` does: refused when `resume` is False); `decoders.json` records the choice."""
-        tried = {name: out.with_name(f'{out.name}_decoders') / name for name in decoders}
-        with folder_lock(out, what='training run'):   # the candidates' folder too: it is named after the run's
-            started = run_started(out, resume=resume)
-            scores = {name: best_validation(self.fit(tried[name], progress=progress, **{**settings, 'decoder': {**(settings.get('decoder') or {}), **decoder}}))
-                      for name, decoder in decoders.items()}   # finished candidates are read back, an interrupted one continued
-            chosen = max(decoders, key=scores.get)
-            if not started:
-                with atomic_dir(out) as tmp: shutil.copytree(tried[chosen], tmp, dirs_exist_ok=True)
+        """Each of `decoders` trained in full by this recipe into `<out>_decoders/<name>` (the decoder settings of `settings` under its own),
+        and the one that validates best (ties: the first) copied into `out` unless a run is there already (refused when `resume` is False);
+        `decoders.json` records the choice."""
+        given = settings.get('decoder') or {}
+        train = lambda name, folder: self.fit(folder, progress=progress, **{**settings, 'decoder': {**given, **decoders[name]}})
+        with choose_run(out, {name: out.with_name(f'{out.name}_decoders') / name for name in decoders}, train, resume=resume) as (chosen, scores):
             write_atomic(out / 'decoders.json', json.dumps({'decoders': decoders, 'validation': scores, 'chosen': chosen}, indent=1))
         return out
 
