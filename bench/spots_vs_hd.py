@@ -24,10 +24,10 @@ from pathlib import Path
 def _summary(out: Path) -> dict:
     "What the report keeps of a trained run: its chosen learning rate, best and last epoch, and validation curve."
     import pandas as pd
-    from hdexpr.evaluate.figures import score_column
-    log = pd.read_csv(out / 'log.csv'); col = score_column(log)
-    return {'lr': json.loads((out / 'sweep.json').read_text())['chosen_lr'], 'best_epoch': int(log.epoch[log[col].idxmax()]),
-            'last_epoch': int(log.epoch.iloc[-1]), 'val_curve': log[col].round(4).tolist()}
+    from hdexpr.evaluate.figures import best_epoch, score_column
+    log = pd.read_csv(out / 'log.csv')
+    return {'lr': json.loads((out / 'sweep.json').read_text())['chosen_lr'], 'best_epoch': best_epoch(log),
+            'last_epoch': int(log.epoch.iloc[-1]), 'val_curve': log[score_column(log)].round(4).tolist()}
 
 
 def _fit(recipe, out: Path, **settings) -> dict:
