@@ -16,7 +16,8 @@ from tqdm.auto import tqdm
 
 from ..core.folders import read_marker, write_atomic
 from ..core.scales import level_label
-from ..store.targets import Targets, read_patches, targets_of
+from ..store.targets import Targets, read_patches, read_units, targets_of
+from ..model.decoder import token_ridge
 from ..train.metrics import (BOOTSTRAP_DRAWS, MetricAccumulator, constant_predictor, depth_predictor, evaluate_store, metrics_table, oracle_predictor,
                                   paired_bootstrap, train_mean_rate)
 from ..model.losses import get_loss, list_losses
@@ -24,11 +25,10 @@ from ..train.recipes import RECIPES
 from ..train.runs import RUN_FILE, Run, read_run
 
 # %% auto #0
-__all__ = ['FIGURE_GENES', 'TOKEN_ALPHAS', 'BASELINE_LABELS', 'TABLE_RESOLUTIONS', 'predict_patches', 'patch_context',
-           'predict_in_context', 'per_gene_table', 'ridge_units', 'unit_metrics', 'predicted_units', 'validation_score',
-           'score_baselines', 'against_ridge_text', 'evaluate_run', 'study_results', 'loss_by_resolution_table',
-           'gene_structure_table', 'per_gene_study_table', 'composition_table', 'summary_study_table', 'loocv_table',
-           'write_table']
+__all__ = ['FIGURE_GENES', 'BASELINE_LABELS', 'TABLE_RESOLUTIONS', 'predict_patches', 'patch_context', 'predict_in_context',
+           'per_gene_table', 'ridge_units', 'unit_metrics', 'predicted_units', 'validation_score', 'score_baselines',
+           'against_ridge_text', 'evaluate_run', 'study_results', 'loss_by_resolution_table', 'gene_structure_table',
+           'per_gene_study_table', 'composition_table', 'summary_study_table', 'loocv_table', 'write_table']
 
 # %% ../../nbs/60_evaluate.ipynb #9a9b3adc
 @torch.no_grad()
@@ -74,27 +74,14 @@ def per_gene_table(results: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame([dict(model=name, gene=g, resolution=r, **v) for name, m in results.items()
                          for g, by_res in m['genes'].items() for r, v in by_res.items()])
 
-TOKEN_ALPHAS = tuple(10.0 ** np.arange(-2, 5))   # ridge penalties RidgeCV chooses from
-
-def _units(cache, store, targets: Targets, ids, batch_size: int = 16) -> tuple[np.ndarray, np.ndarray] | None:
-    "Pooled token features (units, C) and counts (units, G) of the units of patches `ids` (view 0), or None when the targets have no units."
-    feats, counts = [], []
-    for s in range(0, len(ids), batch_size):
-        b = targets.read(store, ids[s:s + batch_size], [0] * len(ids[s:s + batch_size]))
-        f = targets.unit_features(cache.get(ids[s:s + batch_size], 0), b)
-        if f is None: return None
-        feats.append(f.numpy()); counts.append(targets.unit_counts(b).numpy())
-    return np.concatenate(feats).astype(np.float64), np.concatenate(counts)
-
-def ridge_units(cache, store, targets: Targets) -> tuple[torch.Tensor, torch.Tensor, float] | None:
-    """`RidgeCV` on pooled tokens, fitted on the training patients' units: its predictions and the counts of the test patient's units, and its
-    penalty; None without units. Shapes: (units, G), (units, G)"""
-    from sklearn.linear_model import RidgeCV
+def ridge_units(cache, store) -> tuple[torch.Tensor, torch.Tensor, float] | None:
+    """`token_ridge` of the counts on pooled tokens, fitted on the training patients' units: its predictions and the counts of the test
+    patient's units, and its penalty; None without units. Shapes: (units, G), (units, G)"""
     patients = store.patches.patient.to_numpy()
-    train = _units(cache, store, targets, np.flatnonzero(np.isin(patients, store.train_patients)))
+    train = read_units(store, cache, np.flatnonzero(np.isin(patients, store.train_patients)))
     if train is None: return None
-    test_x, test_k = _units(cache, store, targets, np.flatnonzero(patients == store.test_patient))
-    ridge = RidgeCV(alphas=TOKEN_ALPHAS).fit(*train)
+    test_x, test_k, _ = read_units(store, cache, np.flatnonzero(patients == store.test_patient))
+    ridge = token_ridge(*train[:2])
     return torch.from_numpy(np.clip(ridge.predict(test_x), 0, None)), torch.from_numpy(test_k), float(ridge.alpha_)
 
 def unit_metrics(store, targets: Targets, pred: torch.Tensor, counts: torch.Tensor) -> dict:
@@ -144,7 +131,7 @@ def score_baselines(store, cache, targets: Targets, *, batch_size: int = 8, prog
         predictors['depth'] = depth_predictor(store)
         scored = {name: _scored(store, targets, predict, batch_size)
                   for name, predict in tqdm(predictors.items(), desc='baselines', disable=not progress)}
-        if (ridge := ridge_units(cache, store, targets)) is not None:
+        if (ridge := ridge_units(cache, store)) is not None:
             scored['ridge'] = unit_metrics(store, targets, *ridge[:2]) | {'alpha': ridge[2]}
         _BASELINES[key] = scored, ridge
     return _BASELINES[key]

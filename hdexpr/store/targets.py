@@ -19,8 +19,8 @@ from ..io.spots import SPOT_ASSAYS
 from ..model.losses import Loss, clamp_log_rate, multiscale_losses, zscore_stats
 
 # %% auto #0
-__all__ = ['TARGETS', 'Targets', 'BinTargets', 'spot_log_rate', 'spot_nll', 'spot_token_features', 'SpotTargets',
-           'HDTruthTargets', 'targets_of', 'read_patches']
+__all__ = ['TARGETS', 'Targets', 'BinTargets', 'spot_log_rate', 'spot_nll', 'spot_token_features', 'footprint_bins',
+           'SpotTargets', 'HDTruthTargets', 'targets_of', 'read_patches', 'read_units']
 
 # %% ../../nbs/32_targets.ipynb #76d5b645
 class Targets:
@@ -29,6 +29,7 @@ class Targets:
     levels: ClassVar[dict[str, int]]   # the levels it is scored at: name -> pooling factor of its metric inputs
     score_level: ClassVar[str]         # the level validation scores (the run's `val_pcc_<level>` column)
     maps: ClassVar[bool]               # whether its metric inputs are maps of bins (SSIM, coverage and gene structure apply)
+    units: ClassVar[bool] = False      # whether it counts units a linear probe reads (`unit_features`): spots
     keys: ClassVar[tuple[str, ...]]    # what `read` puts in a batch
 
     def read(self, store: PatchStore, ids: list[int], views: list[int]) -> dict[str, torch.Tensor]:
@@ -75,12 +76,16 @@ class Targets:
         "Other targets of the same patches that the evaluation also scores (the 2 µm truth of a synthetic spot store), or None."
         return None
 
-    def unit_features(self, tokens: torch.Tensor, batch: dict) -> torch.Tensor | None:
-        "Encoder tokens pooled over each unit these targets count (a linear probe's features), or None when there is no such unit."
-        return None
+    def unit_features(self, tokens: torch.Tensor, batch: dict) -> torch.Tensor:
+        "Encoder tokens pooled over each unit these targets count (a linear probe's features), when they count units (`units`). Shapes: -> (units, C)"
+        raise NotImplementedError
 
     def unit_counts(self, batch: dict) -> torch.Tensor:
         "The observed counts of each unit of `unit_features`, in the same order. Shapes: -> (units, G)"
+        raise NotImplementedError
+
+    def unit_bins(self, batch: dict) -> torch.Tensor:
+        "The 2 µm bins each unit of `unit_features` covers, in the same order. Shapes: -> (units,)"
         raise NotImplementedError
 
 # %% ../../nbs/32_targets.ipynb #a6189367
@@ -156,6 +161,11 @@ def spot_token_features(tokens: torch.Tensor, labels: torch.Tensor, n_slots: int
     weight = cell / cell.sum(1, keepdim=True).clamp_min(1)
     return torch.einsum('bts,bct->bsc', weight, tokens.flatten(2))
 
+def footprint_bins(labels: torch.Tensor, n_slots: int) -> torch.Tensor:
+    "The bins of each spot slot's footprint, after a first column for the bins of no spot. Shapes: labels (B, H, W) long (−1: none) -> (B, 1 + S) float64"
+    slot = (labels + 1).clamp_min(0).flatten(1)
+    return torch.zeros(len(labels), n_slots + 1, dtype=torch.float64).scatter_add_(1, slot, torch.ones(slot.shape, dtype=torch.float64))
+
 @dataclass(frozen=True)
 class SpotTargets(Targets):
     "Spot counts supervise: one likelihood of footprint-summed rates, the metrics on spot totals."
@@ -163,6 +173,7 @@ class SpotTargets(Targets):
     levels: ClassVar[dict[str, int]] = {SPOT_LEVEL: 1}
     score_level: ClassVar[str] = SPOT_LEVEL
     maps: ClassVar[bool] = False
+    units: ClassVar[bool] = True
     keys: ClassVar[tuple[str, ...]] = ('spot_labels', 'spot_counts')
 
     def read(self, store, ids, views):
@@ -194,7 +205,7 @@ class SpotTargets(Targets):
     def depth_rate(self, batch, shares):
         labels, k = batch['spot_labels'], batch['spot_counts']                 # (B, H, W), (B, S, G)
         slot = (labels + 1).clamp_min(0).flatten(1)                            # 0: no spot, s + 1: spot s
-        bins = torch.zeros(len(k), k.shape[1] + 1, dtype=torch.float64).scatter_add_(1, slot, torch.ones(slot.shape, dtype=torch.float64))
+        bins = footprint_bins(labels, k.shape[1])
         per_bin = torch.cat([torch.zeros(len(k), 1, dtype=torch.float64), k.clamp_min(0).sum(-1).double()], 1) / bins.clamp_min(1)
         return per_bin.gather(1, slot).view(labels.shape)[:, None] * shares.double().view(1, -1, 1, 1)
 
@@ -214,6 +225,10 @@ class SpotTargets(Targets):
     def unit_counts(self, batch):
         k = batch['spot_counts']
         return k[k[..., 0] >= 0].double()
+
+    def unit_bins(self, batch):
+        k = batch['spot_counts']
+        return footprint_bins(batch['spot_labels'], k.shape[1])[:, 1:][k[..., 0] >= 0]
 
 # %% ../../nbs/32_targets.ipynb #95a6699d
 @dataclass(frozen=True)
@@ -256,3 +271,16 @@ def read_patches(store: PatchStore, ids, views=None, *, image: bool = False, tar
     if image: out['image'] = torch.stack([dihedral(torch.from_numpy(store.images_hires[i]).permute(2, 0, 1).float() / 255, v)
                                           for i, v in zip(ids, views)])
     return out
+
+# %% ../../nbs/32_targets.ipynb #2df2638a
+def read_units(store: PatchStore, cache, ids, *, batch_size: int = 16) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Pooled token features, counts and bins of the units of patches `ids` (view 0) as the store's targets count them, the tokens
+    from `cache` (an `EmbeddingCache`); None when the targets have no units (2 µm bins). Shapes: -> (units, C), (units, G), (units,) float64"""
+    targets, parts = targets_of(store), []
+    if not targets.units: return None
+    for s in range(0, len(ids), batch_size):
+        rows = [int(i) for i in ids[s:s + batch_size]]
+        b = targets.read(store, rows, [0] * len(rows))
+        parts.append((targets.unit_features(cache.get(rows, 0), b).double().numpy(), targets.unit_counts(b).numpy(), targets.unit_bins(b).numpy()))
+    return tuple(np.concatenate(p) for p in zip(*parts))
+

@@ -33,12 +33,13 @@ from .metrics import MetricAccumulator
 from ..model.decoder import compile_decoder
 from ..store.patches import N_VIEWS, PATCH_BINS, PatchStore
 from .runs import TrainConfig, build_model, load_checkpoint, open_run, read_run, run_started, save_checkpoint
-from ..store.targets import Targets, read_patches, targets_of
+from ..store.targets import Targets, read_patches, read_units, targets_of
 
 # %% auto #0
 __all__ = ['COSINE_FLOOR', 'LOADER_WORKERS', 'overlapping', 'split_patches', 'epoch_batches', 'run_levels', 'step_budget',
            'lr_factor', 'rng_state', 'set_rng_state', 'micro_batch_seed', 'step_plan', 'BatchReader', 'batch_loader',
-           'step_total', 'train_epoch', 'validate', 'fitted_probe', 'fit', 'best_validation', 'choose_run', 'fit_sweep']
+           'step_total', 'train_epoch', 'validate', 'fitted_probe', 'depth_units', 'fit', 'best_validation',
+           'choose_run', 'fit_sweep']
 
 # %% ../../nbs/52_train.ipynb #8933b47e
 def _random_val(mine: pd.DataFrame, val_fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -121,6 +122,9 @@ def run_levels(cfg: TrainConfig, targets: Targets) -> tuple[str, ...]:
     levels = targets.loss_levels(cfg.multiscale)
     if cfg.use_gradnorm and len(levels) == 1:
         raise ValueError(f'--use_gradnorm balances the losses of several levels, and this run has one ({levels[0]}); leave the flag out')
+    if cfg.decoder.get('depth') == 'linear' and not targets.units:
+        raise ValueError(f"--decoder depth 'linear' fits the total rate on the training units (spots), and a store of {targets.name} has none; "
+                         "leave depth 'learned'")
     return levels
 
 def _on_batch(device: torch.device, batch: dict, targets: Targets) -> dict:
@@ -339,6 +343,7 @@ def fitted_probe(cfg: TrainConfig, store: PatchStore) -> dict:
                          """run trained with --decoder '{"probe": "only", "image_branch": false}' on this store""")
     def what(c: TrainConfig, key: str) -> dict:
         return {'store': key, 'loss': c.loss, 'encoder': c.encoder, 'factorised': c.decoder.get('factorised', False),
+                'depth': c.decoder.get('depth', 'learned'),
                 'val_split': c.val_split, 'val_fraction': c.val_fraction, 'seed': c.seed}
     its, mine = what(probe.config, probe.identity['store_key']), what(cfg, store.key)
     if differ := {k: (its[k], mine[k]) for k in mine if its[k] != mine[k]}:
@@ -346,6 +351,11 @@ def fitted_probe(cfg: TrainConfig, store: PatchStore) -> dict:
                          + ', '.join(f'{k} {a!r} there, {b!r} here' for k, (a, b) in differ.items())
                          + '; train the probe with the settings of this run')
     return probe.decoder.state_dict()
+
+def depth_units(store: PatchStore, cache: EmbeddingCache, ids) -> tuple[np.ndarray, np.ndarray]:
+    "What `fit_depth` fits on the patches `ids`: their units' pooled tokens and mean total rate per bin. Shapes: -> (units, C), (units,)"
+    features, counts, bins = read_units(store, cache, ids)
+    return features, counts.sum(1) / bins
 
 # %% ../../nbs/52_train.ipynb #3b6c19c8
 def fit(cfg: TrainConfig, out: str | Path, *, resume: bool = True, progress: bool = True,
@@ -384,6 +394,7 @@ def _fit(cfg: TrainConfig, out: Path, *, resume: bool, progress: bool, dist: Dis
         if gradnorm is not None: gradnorm.load_state_dict(ckpt['gradnorm'])
         if loss_module is not None: loss_module.load_state_dict(ckpt['loss_module'])
         set_rng_state(ckpt['rng']); state = ckpt['state']
+    elif model.depth is not None: model.fit_depth(*depth_units(store, cache, split['train']))   # a new run: its depth map in closed form
     def record(row: dict, t0: float) -> float:
         "Validate, log `row` as the epoch it names, save the checkpoints (`best.pt` when it validates best so far); its score."
         row.update(dist.run_on_main(validate, model, loss_module, store=store, cache=cache, ids=split['val'], cfg=cfg, stats=stats))
