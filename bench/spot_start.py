@@ -1,10 +1,10 @@
-"""Which decoder the study's recipe chooses on spots, and whether its choice beats the ridge: from scratch against from the probe.
+"""Which decoder the study's recipe chooses on spots, and whether its choice beats the ridge: from scratch against from the ridge.
 
 On the synthetic spot study of each regime (`hdexpr synth --assay visium|st [--regime hard]`), train P1 + P2, test P5,
 the study's recipe end to end on the spot store (the HD store's 50 genes, as `spots_vs_hd.py`). On spots the recipe
 holds out whole bands of patch rows for validation (`val_split='blocks'`: no validation patch overlaps a training
 one) and trains both of its decoders there in full, each with its learning rate chosen on that split: from scratch
-(`probe: off`) and from the probe (`probe: add`, its probe trained first). The run is the one whose kept epoch
+(`probe: off`) and from the ridge (`probe: ridge`, the probe in closed form). The run is the one whose kept epoch
 validates higher (`decoders.json`). Each candidate is scored on P5's test spots (`evaluate_run`: raw, normalised
 and depth PCC, and the model − ridge interval of paired bootstrap draws of the spots) and on the HD truth at 2 µm.
 
@@ -66,7 +66,7 @@ def main():
     ap.add_argument('--out', required=True, help='folder for the studies, stores, runs and the report (spot_start.json, .md)')
     ap.add_argument('--assay', default='visium', choices=('visium', 'st'))
     ap.add_argument('--regimes', nargs='+', default=['default', 'hard'], choices=('default', 'hard'))
-    ap.add_argument('--val_split', help="how the runs hold out their validation patches (random, blocks, sections; default: the recipe's, blocks on spots)")
+    ap.add_argument('--val_split', help="how the runs hold out their validation patches (random, blocks, sections, patients; default: the recipe's, blocks on spots)")
     ap.add_argument('--quick', action='store_true', help='the tiny study and the smoke recipe: a test of the chain, numbers meaningless')
     a = ap.parse_args()
     out = Path(a.out)

@@ -244,7 +244,7 @@ def spot_run(tmp_path_factory):
 
 def test_a_spot_run_chooses_its_decoder_on_blocks(spot_run):
     choice = json.loads((spot_run / 'decoders.json').read_text())   # the study's recipe on spots: both decoders trained, the better kept
-    assert set(choice['validation']) == {'from_scratch', 'from_probe'} and choice['chosen'] == max(choice['validation'], key=choice['validation'].get)
+    assert set(choice['validation']) == {'from_scratch', 'from_ridge'} and choice['chosen'] == max(choice['validation'], key=choice['validation'].get)
     config = json.loads((spot_run / 'config.json').read_text())
     assert (config['val_split'], config['decoder']['probe'], config['decoder']['hidden_dim']) == ('blocks', choice['decoders'][choice['chosen']]['probe'], 32)
     r = run_cli('train', '--store', spot_run.parent / 'store', '--out', spot_run, *TINY)   # again: nothing trains, the choice is said

@@ -38,8 +38,8 @@ from ..store.targets import Targets, read_patches, read_units, targets_of
 # %% auto #0
 __all__ = ['COSINE_FLOOR', 'LOADER_WORKERS', 'overlapping', 'split_patches', 'epoch_batches', 'run_levels', 'step_budget',
            'lr_factor', 'rng_state', 'set_rng_state', 'micro_batch_seed', 'step_plan', 'BatchReader', 'batch_loader',
-           'step_total', 'train_epoch', 'validate', 'fitted_probe', 'depth_units', 'fit', 'best_validation',
-           'choose_run', 'fit_sweep']
+           'step_total', 'train_epoch', 'validate', 'fitted_probe', 'map_units', 'fit', 'best_validation', 'choose_run',
+           'fit_sweep']
 
 # %% ../../nbs/52_train.ipynb #8933b47e
 def _random_val(mine: pd.DataFrame, val_fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -59,20 +59,26 @@ def _block_val(mine: pd.DataFrame, val_fraction: float, rng: np.random.Generator
         val += s.patch_id[s.grid_row.isin(per_row.index[i:j + 1])].tolist()
     return np.array(val)
 
-def _section_val(mine: pd.DataFrame, val_fraction: float, rng: np.random.Generator) -> np.ndarray:
-    "Validation patch ids: the patches of whole sections, in random order until they hold `val_fraction` of the patient's patches; one section at least is kept for training."
-    sections = mine.sample_id.unique()
-    if len(sections) < 2:
-        raise ValueError(f"training patient {mine.patient.iloc[0]} has one section ({sections[0]}); --val_split sections holds out "
-                         'whole sections and needs two or more a patient: use --val_split blocks')
+def _whole(mine: pd.DataFrame, val_fraction: float, rng: np.random.Generator, *, column: str, needs: str) -> np.ndarray:
+    """Validation patch ids: the patches of whole groups of `column` in `mine`, in random order until they hold `val_fraction` of its
+    patches; one group at least is kept for training. With one group, refused: `needs`, formatted with it and the patient."""
+    groups = mine[column].unique()
+    if len(groups) < 2: raise ValueError(needs.format(group=groups[0], patient=mine.patient.iloc[0]))
     held = []
-    for s in rng.permutation(sections)[:-1]:
-        held.append(s)
-        if mine.sample_id.isin(held).mean() >= val_fraction: break
-    return mine.patch_id[mine.sample_id.isin(held)].to_numpy()
+    for g in rng.permutation(groups)[:-1]:
+        held.append(g)
+        if mine[column].isin(held).mean() >= val_fraction: break
+    return mine.patch_id[mine[column].isin(held)].to_numpy()
 
-_VAL_SPLITS = {   # name -> (the validation patches of a patient, whether the training patches overlapping them are left out)
-    'random': (_random_val, False), 'blocks': (_block_val, True), 'sections': (_section_val, True)}
+_section_val = partial(_whole, column='sample_id', needs='training patient {patient} has one section ({group}); --val_split sections holds out '
+                                                         'whole sections and needs two or more a patient: use --val_split blocks')
+_patient_val = partial(_whole, column='patient', needs='the store trains on one patient ({group}); --val_split patients holds out whole '
+                                                       'training patients and needs two or more: use --val_split sections or blocks')
+
+_VAL_SPLITS = {   # name -> (the validation patches of what it is given, whether the training patches overlapping them are left out,
+                  #          whether it is given each training patient's patches in turn or all of them at once)
+    'random': (_random_val, False, True), 'blocks': (_block_val, True, True), 'sections': (_section_val, True, True),
+    'patients': (_patient_val, False, False)}
 
 def overlapping(patches: pd.DataFrame, ids, others) -> np.ndarray:
     "Which patches of `ids` share a bin with a patch of `others` on the same section (origins closer than a patch side on both axes)."
@@ -86,19 +92,18 @@ def split_patches(store: PatchStore, *, val_fraction: float, seed: int, val_spli
     "Patch ids for 'train' and 'val' (both from the training patients, the validation patches chosen as `val_split` says) and 'test' (the test patient)."
     p = store.patches
     rng = np.random.default_rng(seed)
-    split = {'train': [], 'val': []}
-    for patient in store.train_patients:
-        mine = p[p.patient == patient]
-        if len(mine) < 2: raise ValueError(f'{store.path}: training patient {patient} has {len(mine)} patch(es); '
-                                           'need at least 2 to hold one out for validation')
-        choose, buffered = _VAL_SPLITS[val_split]
+    split, (choose, buffered, per_patient) = {'train': [], 'val': []}, _VAL_SPLITS[val_split]
+    groups = ([(f'training patient {q}', p[p.patient == q]) for q in store.train_patients] if per_patient
+              else [('the training patients', p[p.patient.isin(store.train_patients)])])
+    for who, mine in groups:
+        if len(mine) < 2: raise ValueError(f'{store.path}: {who} hold {len(mine)} patch(es); need at least 2 to hold one out for validation')
         try: val = choose(mine, val_fraction, rng)
         except ValueError as e: raise ValueError(f'{store.path}: {e}') from None
         rest = mine.patch_id[~mine.patch_id.isin(val)].to_numpy()
         train = rest[~overlapping(p, rest, val)] if buffered else rest
         if not len(train):
-            raise ValueError(f'{store.path}: training patient {patient} keeps no patch to train on after --val_split {val_split} held '
-                             f'{len(val)} of its {len(mine)} out (and those overlapping them); lower --val_fraction')
+            raise ValueError(f'{store.path}: {who} keep no patch to train on after --val_split {val_split} held {len(val)} of '
+                             f'{len(mine)} out (and those overlapping them); lower --val_fraction')
         split['val'] += sorted(val.tolist()); split['train'] += sorted(train.tolist())
     split['test'] = p.patch_id[p.patient == store.test_patient].tolist()
     return split
@@ -122,9 +127,10 @@ def run_levels(cfg: TrainConfig, targets: Targets) -> tuple[str, ...]:
     levels = targets.loss_levels(cfg.multiscale)
     if cfg.use_gradnorm and len(levels) == 1:
         raise ValueError(f'--use_gradnorm balances the losses of several levels, and this run has one ({levels[0]}); leave the flag out')
-    if cfg.decoder.get('depth') == 'linear' and not targets.units:
-        raise ValueError(f"--decoder depth 'linear' fits the total rate on the training units (spots), and a store of {targets.name} has none; "
-                         "leave depth 'learned'")
+    mapped = [f"{k} '{v}'" for k, v in (('depth', 'linear'), ('probe', 'ridge')) if cfg.decoder.get(k) == v]
+    if mapped and not targets.units:
+        raise ValueError(f"--decoder {' and '.join(mapped)} fits a rate map on the training units (spots), and a store of {targets.name} has "
+                         "none; leave depth 'learned' and probe 'off', 'add' or 'only'")
     return levels
 
 def _on_batch(device: torch.device, batch: dict, targets: Targets) -> dict:
@@ -352,10 +358,10 @@ def fitted_probe(cfg: TrainConfig, store: PatchStore) -> dict:
                          + '; train the probe with the settings of this run')
     return probe.decoder.state_dict()
 
-def depth_units(store: PatchStore, cache: EmbeddingCache, ids) -> tuple[np.ndarray, np.ndarray]:
-    "What `fit_depth` fits on the patches `ids`: their units' pooled tokens and mean total rate per bin. Shapes: -> (units, C), (units,)"
+def map_units(store: PatchStore, cache: EmbeddingCache, ids) -> tuple[np.ndarray, np.ndarray]:
+    "What `fit_rate_map` fits on the patches `ids`: their units' pooled tokens and each gene's mean rate per bin. Shapes: -> (units, C), (units, G)"
     features, counts, bins = read_units(store, cache, ids)
-    return features, counts.sum(1) / bins
+    return features, counts / bins[:, None]
 
 # %% ../../nbs/52_train.ipynb #3b6c19c8
 def fit(cfg: TrainConfig, out: str | Path, *, resume: bool = True, progress: bool = True,
@@ -387,14 +393,15 @@ def _fit(cfg: TrainConfig, out: Path, *, resume: bool, progress: bool, dist: Dis
     model, loss_module, gradnorm, optimizer, scheduler = _training_state(cfg, in_dim=cache.dim, stats=stats, n_train=len(split['train']),
                                                                          levels=levels, device=dist.device)
     state = {'epoch': 0, 'log': [], 'best_score': -math.inf, 'best_epoch': 0}
-    if last.exists() or (out / 'log.csv').exists():   # the same run, started: continued (`open_run` refused any other)
+    started = last.exists() or (out / 'log.csv').exists()
+    if started:   # the same run: continued (`open_run` refused any other)
         ckpt = load_checkpoint(last)
         model.load_state_dict(ckpt['model']); optimizer.load_state_dict(ckpt['optimizer'])
         scheduler.load_state_dict(ckpt['scheduler'])
         if gradnorm is not None: gradnorm.load_state_dict(ckpt['gradnorm'])
         if loss_module is not None: loss_module.load_state_dict(ckpt['loss_module'])
         set_rng_state(ckpt['rng']); state = ckpt['state']
-    elif model.depth is not None: model.fit_depth(*depth_units(store, cache, split['train']))   # a new run: its depth map in closed form
+    elif model.rate_map is not None: model.fit_rate_map(*map_units(store, cache, split['train']))   # a new run: its rate map in closed form
     def record(row: dict, t0: float) -> float:
         "Validate, log `row` as the epoch it names, save the checkpoints (`best.pt` when it validates best so far); its score."
         row.update(dist.run_on_main(validate, model, loss_module, store=store, cache=cache, ids=split['val'], cfg=cfg, stats=stats))
@@ -407,8 +414,9 @@ def _fit(cfg: TrainConfig, out: Path, *, resume: bool, progress: bool, dist: Dis
         if dist.is_main: _save_epoch(out, model, loss_module, gradnorm, optimizer, scheduler, state, best=improved)
         dist.barrier()
         return score
-    if probe is not None:   # a new run from a fitted probe: scored as it starts (epoch 0), so it can stay the probe
-        model.start_from_probe(probe)
+    if probe is not None: model.start_from_probe(probe)
+    # a new run that starts as a probe (a fitted one, or the ridge in closed form): scored as it starts (epoch 0), so it can stay the probe
+    if not started and (probe is not None or model.config.probe == 'ridge'):
         record({'epoch': 0, **{f'{k}_{l}': None for k in ('loss', 'weight') for l in levels}}, time.perf_counter())
     if cfg.compile: compile_decoder(model)
     ddp = None

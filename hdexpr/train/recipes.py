@@ -97,9 +97,9 @@ class Recipe:
 RECIPES = {r.name: r for r in (
     Recipe('study', "the study's converged recipe: batches of 8 for 60 epochs on spots, 2 for 40 on 2 µm bins, cosine decay, early stopping, "
                     'the image branch, a rate as depth × shares; the learning rate chosen on the validation split, and on spots, with '
-                    'bands of patch rows held out, the decoder from scratch or from the probe', lrs=(5e-4, 2e-3),
+                    'bands of patch rows held out, the decoder from scratch or from the ridge', lrs=(5e-4, 2e-3),
            by_supervision={'bins': {'batch_size': 2, 'epochs': 40, 'lrs': (2e-3, 4e-3)},
-                           'spots': {'val_split': 'blocks', 'decoders': {'from_scratch': {'probe': 'off'}, 'from_probe': {'probe': 'add'}}}}),
+                           'spots': {'val_split': 'blocks', 'decoders': {'from_scratch': {'probe': 'off'}, 'from_ridge': {'probe': 'ridge'}}}}),
     Recipe('reference', "the reference study's settings and decoder: AdamW at 5e-5, batches of 8 × 4, a constant rate, 40 epochs at most, "
                         'no image branch', {'lr': 5e-5, 'accumulate': 4, 'schedule': 'constant', 'epochs': 40, 'patience': 8,
                                             'decoder': {'image_branch': False}}))}

@@ -29,7 +29,7 @@ __all__ = ['SCHEDULES', 'VAL_SPLITS', 'STUDY_DECODER', 'CONFIG_GROUPS', 'CHECKPO
 
 # %% ../../nbs/51_runs.ipynb #f981efd4
 SCHEDULES = ('constant', 'cosine')
-VAL_SPLITS = ('random', 'blocks', 'sections')   # how the validation patches are chosen (`split_patches`, nbs/52_train.ipynb)
+VAL_SPLITS = ('random', 'blocks', 'sections', 'patients')   # how the validation patches are chosen (`split_patches`, nbs/52_train.ipynb)
 STUDY_DECODER = {'hidden_dim': 128, 'n_heads': 4, 'image_branch': True, 'factorised': True}   # the study's decoder: narrower, the image branch, a rate as depth × shares
 
 @dataclass
@@ -52,7 +52,7 @@ class TrainConfig:
     multiscale: bool | None = None   # a loss at every level the store supervises (2, 4, 8, 16 µm); --no-multiscale: the finest alone
     augment: bool = True             # a random rotation or flip of each patch every epoch
     val_fraction: float = 0.2        # the share of each training patient's patches held out for validation
-    val_split: str = 'random'        # random patches, blocks (bands of patch rows, no training patch overlapping one) or sections (whole sections)
+    val_split: str = 'random'        # random patches, blocks (bands of patch rows, no training patch overlapping one), sections (whole sections) or patients (whole training patients)
     grad_clip: float = 1.0           # the largest gradient norm of a step
     seed: int = 0                    # the training seed: the split, the initial weights, the batches and dropout
     decoder: dict = field(default_factory=lambda: dict(STUDY_DECODER))  # decoder settings, e.g. {"hidden_dim": 128, "image_branch": true}
